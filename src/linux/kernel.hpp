@@ -1,0 +1,33 @@
+// The syscall seam: one virtual per kernel call whose order matters, holding no logic.
+// LinuxKernel is the real one; tests/support/recording_kernel records calls and injects errors.
+// Each returns what the syscall returns (-1 with errno set on failure).
+#pragma once
+
+#include <sys/types.h>
+
+namespace forker::linux {
+
+class Kernel {
+ public:
+  virtual ~Kernel() = default;
+  virtual int mount(const char* source, const char* target, const char* fstype,
+                    unsigned long flags, const void* data) = 0;
+  virtual int umount2(const char* target, int flags) = 0;
+  virtual int mount_setattr(int dirfd, const char* path, unsigned int flags, unsigned long long set,
+                            unsigned long long clear) = 0;
+  virtual int pivot_root(const char* new_root, const char* put_old) = 0;
+  virtual int chroot(const char* path) = 0;
+  virtual int chdir(const char* path) = 0;
+  virtual int fchdir(int fd) = 0;
+  virtual int mknodat(int dirfd, const char* path, mode_t mode, dev_t dev) = 0;
+  virtual int symlinkat(const char* target, int dirfd, const char* path) = 0;
+  virtual int sethostname(const char* name, size_t len) = 0;
+  virtual int setdomainname(const char* name, size_t len) = 0;
+  virtual int setns(int fd, int nstype) = 0;
+  virtual int unshare(int flags) = 0;
+};
+
+// The real kernel.
+Kernel& real_kernel();
+
+}  // namespace forker::linux

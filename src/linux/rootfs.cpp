@@ -1,0 +1,374 @@
+#include "linux/rootfs.hpp"
+
+#include <fcntl.h>
+#include <limits.h>
+#include <linux/openat2.h>
+#include <linux/mount.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
+
+#include "core/unique_fd.hpp"
+#include "linux/safe_path.hpp"
+
+namespace forker::linux {
+namespace {
+
+Error mount_error(const std::string& what, const std::string& source, const std::string& target,
+                  unsigned long flags) {
+  std::string op = "mount " + what;
+  if (!source.empty() && source != what) op += " (source " + source + ")";
+  op += " on";
+  std::string obj = target;
+  if (flags) obj += " (flags " + mount_flags_to_string(flags) + ")";
+  return sys_error(op, obj);
+}
+
+std::string absolute_in(const std::string& base, const std::string& path) {
+  if (!path.empty() && path[0] == '/') return path;
+  return base + "/" + path;
+}
+
+MountKind kind_of(const oci::Mount& m, const MountOptions& o) {
+  if (o.flags & MS_BIND || m.type == "bind") return MountKind::Bind;
+  if (m.type == "proc") return MountKind::Proc;
+  if (m.type == "sysfs") return MountKind::Sysfs;
+  if (m.type == "cgroup" || m.type == "cgroup2") return MountKind::Cgroup;
+  return MountKind::Other;
+}
+
+constexpr unsigned long kPerMountFlags =
+    MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC | MS_NOATIME | MS_NODIRATIME | MS_RELATIME |
+    MS_STRICTATIME | 256 /* MS_NOSYMFOLLOW */;
+
+// Flags a bind remount must keep when the kernel has locked them (user namespaces).
+unsigned long locked_flags_of(const char* path) {
+  struct statvfs s {};
+  if (statvfs(path, &s) < 0) return 0;
+  unsigned long out = 0;
+  if (s.f_flag & ST_NOSUID) out |= MS_NOSUID;
+  if (s.f_flag & ST_NODEV) out |= MS_NODEV;
+  if (s.f_flag & ST_NOEXEC) out |= MS_NOEXEC;
+  if (s.f_flag & ST_RDONLY) out |= MS_RDONLY;
+  if (s.f_flag & ST_NOATIME) out |= MS_NOATIME;
+  if (s.f_flag & ST_NODIRATIME) out |= MS_NODIRATIME;
+  if (s.f_flag & ST_RELATIME) out |= MS_RELATIME;
+  return out;
+}
+
+Status remount_bind(Kernel& k, const std::string& target_fd_path, const std::string& shown,
+                    unsigned long flags) {
+  unsigned long f = MS_BIND | MS_REMOUNT | (flags & kPerMountFlags);
+  if (k.mount(nullptr, target_fd_path.c_str(), nullptr, f, nullptr) == 0) return ok();
+  if (errno == EPERM) {
+    // Locked flags (inherited in a user namespace) must be repeated in the remount.
+    unsigned long keep = locked_flags_of(target_fd_path.c_str());
+    if (k.mount(nullptr, target_fd_path.c_str(), nullptr, f | keep, nullptr) == 0) return ok();
+  }
+  return mount_error("remount", "", shown, f);
+}
+
+Status mount_cgroup(Kernel& k, const RootfsPlan& plan, const MountStep& m, int root_fd) {
+  std::string shown = host_path(plan.rootfs, m.destination);
+  UniqueFd target = FORKER_TRY(mkdir_all_in_root(root_fd, m.destination, false));
+  std::string tpath = fd_path(target.get());
+  unsigned long flags = m.options.flags & kPerMountFlags & ~MS_RDONLY;
+  // A single unified hierarchy: mount it directly.
+  if (plan.cgroup_entries.size() == 1 && plan.cgroup_entries[0].fstype == "cgroup2") {
+    const auto& e = plan.cgroup_entries[0];
+    if (plan.new_cgroupns) {
+      if (k.mount("cgroup2", tpath.c_str(), "cgroup2", m.options.flags & kPerMountFlags, nullptr) < 0)
+        return mount_error("cgroup2", "", shown, m.options.flags);
+    } else {
+      if (k.mount(e.host_path.c_str(), tpath.c_str(), nullptr, MS_BIND | MS_REC, nullptr) < 0)
+        return mount_error("bind", e.host_path, shown, MS_BIND | MS_REC);
+      if (m.options.flags & kPerMountFlags) {
+        UniqueFd mounted = FORKER_TRY(open_in_root(root_fd, m.destination, O_PATH));
+        FORKER_TRY(remount_bind(k, fd_path(mounted.get()), shown, m.options.flags));
+      }
+    }
+    return ok();
+  }
+  // v1 and hybrid: a tmpfs holding one mount per hierarchy, as runc lays it out.
+  if (k.mount("tmpfs", tpath.c_str(), "tmpfs", flags, "mode=755") < 0)
+    return mount_error("tmpfs", "", shown, flags);
+  for (const auto& e : plan.cgroup_entries) {
+    std::string dest = m.destination + "/" + e.name;
+    UniqueFd sub = FORKER_TRY(mkdir_all_in_root(root_fd, dest, false));
+    std::string spath = fd_path(sub.get());
+    std::string sshown = host_path(plan.rootfs, dest);
+    unsigned long sflags = m.options.flags & kPerMountFlags;
+    if (plan.new_cgroupns) {
+      const char* data = e.options.empty() ? nullptr : e.options.c_str();
+      if (k.mount(e.fstype.c_str(), spath.c_str(), e.fstype.c_str(), sflags, data) < 0)
+        return mount_error(e.fstype, "", sshown, sflags);
+    } else {
+      if (k.mount(e.host_path.c_str(), spath.c_str(), nullptr, MS_BIND | MS_REC, nullptr) < 0)
+        return mount_error("bind", e.host_path, sshown, MS_BIND | MS_REC);
+      if (sflags) {
+        UniqueFd mounted = FORKER_TRY(open_in_root(root_fd, dest, O_PATH));
+        FORKER_TRY(remount_bind(k, fd_path(mounted.get()), sshown, sflags));
+      }
+    }
+  }
+  if (m.options.flags & MS_RDONLY) {
+    UniqueFd mounted = FORKER_TRY(open_in_root(root_fd, m.destination, O_PATH));
+    FORKER_TRY(remount_bind(k, fd_path(mounted.get()), shown, m.options.flags));
+  }
+  return ok();
+}
+
+Status apply_mount(Kernel& k, const RootfsPlan& plan, const MountStep& m, int root_fd) {
+  if (m.kind == MountKind::Cgroup) return mount_cgroup(k, plan, m, root_fd);
+  std::string shown = host_path(plan.rootfs, m.destination);
+  bool file_target = false;
+  if (m.kind == MountKind::Bind) {
+    struct stat st {};
+    if (stat(m.source.c_str(), &st) < 0) return sys_error("stat bind source", m.source);
+    file_target = !S_ISDIR(st.st_mode);
+  }
+  UniqueFd target = FORKER_TRY(mkdir_all_in_root(root_fd, m.destination, file_target));
+  if (m.kind == MountKind::Proc || m.kind == MountKind::Sysfs) {
+    // CVE-2019-19921: /proc and /sys must be real directories, never symlinks into the image.
+    auto exact = open_in_root(root_fd, m.destination, O_PATH | O_DIRECTORY, RESOLVE_NO_SYMLINKS);
+    if (!exact)
+      return make_error("mount " + m.type + " on " + shown +
+                        ": target is a symlink or not a directory");
+  }
+  std::string tpath = fd_path(target.get());
+  const MountOptions& o = m.options;
+  unsigned long flags = o.flags & ~MS_REMOUNT;
+  const char* data = o.data.empty() ? nullptr : o.data.c_str();
+  if (m.kind == MountKind::Bind) {
+    unsigned long bflags = MS_BIND | (flags & MS_REC);
+    if (k.mount(m.source.c_str(), tpath.c_str(), nullptr, bflags, nullptr) < 0)
+      return mount_error("bind", m.source, shown, bflags);
+    if (flags & kPerMountFlags) {
+      UniqueFd mounted = FORKER_TRY(open_in_root(root_fd, m.destination, O_PATH));
+      FORKER_TRY(remount_bind(k, fd_path(mounted.get()), shown, flags));
+    }
+  } else {
+    const char* src = m.source.empty() ? m.type.c_str() : m.source.c_str();
+    if (k.mount(src, tpath.c_str(), m.type.c_str(), flags, data) < 0) {
+      // sysfs cannot be mounted without a network namespace of our own (or in a user
+      // namespace); fall back to a recursive bind of the host's /sys, as runc does.
+      if (m.kind == MountKind::Sysfs && (errno == EPERM || errno == EBUSY)) {
+        if (k.mount("/sys", tpath.c_str(), nullptr, MS_BIND | MS_REC, nullptr) < 0)
+          return mount_error("bind", "/sys", shown, MS_BIND | MS_REC);
+        if (flags & kPerMountFlags) {
+          UniqueFd mounted = FORKER_TRY(open_in_root(root_fd, m.destination, O_PATH));
+          FORKER_TRY(remount_bind(k, fd_path(mounted.get()), shown, flags));
+        }
+      } else {
+        return mount_error(m.type, src, shown, flags);
+      }
+    }
+  }
+  if (!o.propagation && !o.recursive_set && !o.recursive_clear) return ok();
+  // The fd opened before mounting names the covered directory: reopen to reach the new mount.
+  UniqueFd mounted = FORKER_TRY(open_in_root(root_fd, m.destination, O_PATH));
+  std::string mpath = fd_path(mounted.get());
+  if (o.propagation && k.mount(nullptr, mpath.c_str(), nullptr, o.propagation, nullptr) < 0)
+    return mount_error("propagation", "", shown, o.propagation);
+  if (o.recursive_set || o.recursive_clear) {
+    if (k.mount_setattr(mounted.get(), "", AT_EMPTY_PATH | AT_RECURSIVE, o.recursive_set,
+                        o.recursive_clear) < 0)
+      return sys_error("mount_setattr", shown);
+  }
+  return ok();
+}
+
+Status create_device(Kernel& k, const RootfsPlan& plan, const oci::Device& d, int root_fd) {
+  std::string shown = host_path(plan.rootfs, d.path);
+  mode_t type = d.type == "b" ? S_IFBLK : d.type == "p" ? S_IFIFO : S_IFCHR;
+  mode_t perm = d.file_mode ? (*d.file_mode & 07777) : 0666;
+  dev_t dev = makedev(static_cast<unsigned>(d.major), static_cast<unsigned>(d.minor));
+  if (plan.in_userns) {
+    // mknod is refused in a user namespace: bind the host's node onto an empty file.
+    UniqueFd target = FORKER_TRY(mkdir_all_in_root(root_fd, d.path, true));
+    if (k.mount(d.path.c_str(), fd_path(target.get()).c_str(), nullptr, MS_BIND, nullptr) < 0)
+      return mount_error("bind", d.path, shown, MS_BIND);
+    return ok();
+  }
+  std::string parent = d.path.substr(0, d.path.rfind('/'));
+  std::string name = d.path.substr(d.path.rfind('/') + 1);
+  UniqueFd dir = FORKER_TRY(mkdir_all_in_root(root_fd, parent.empty() ? "/" : parent, false));
+  UniqueFd dirfd = FORKER_TRY(open_in_root(root_fd, parent.empty() ? "/" : parent, O_DIRECTORY));
+  unlinkat(dirfd.get(), name.c_str(), 0);
+  if (k.mknodat(dirfd.get(), name.c_str(), type | perm, dev) < 0)
+    return sys_error("mknod", shown);
+  // mknod applies the umask; the mode and owner the config asks for are set explicitly.
+  if (fchmodat(dirfd.get(), name.c_str(), perm, 0) < 0) return sys_error("chmod", shown);
+  if ((d.uid || d.gid) &&
+      fchownat(dirfd.get(), name.c_str(), d.uid.value_or(0), d.gid.value_or(0),
+               AT_SYMLINK_NOFOLLOW) < 0)
+    return sys_error("chown", shown);
+  return ok();
+}
+
+Status setup_dev(Kernel& k, const RootfsPlan& plan, int root_fd) {
+  for (const auto& d : plan.devices) FORKER_TRY(create_device(k, plan, d, root_fd));
+  UniqueFd dev = FORKER_TRY(mkdir_all_in_root(root_fd, "/dev", false));
+  UniqueFd devdir = FORKER_TRY(open_in_root(root_fd, "/dev", O_DIRECTORY));
+  static constexpr std::pair<const char*, const char*> kLinks[] = {
+      {"/proc/self/fd", "fd"},        {"/proc/self/fd/0", "stdin"},
+      {"/proc/self/fd/1", "stdout"},  {"/proc/self/fd/2", "stderr"},
+      {"pts/ptmx", "ptmx"},
+  };
+  for (auto [target, name] : kLinks) {
+    if (std::string(name) == "ptmx") unlinkat(devdir.get(), name, 0);
+    if (k.symlinkat(target, devdir.get(), name) < 0 && errno != EEXIST)
+      return sys_error("symlink", host_path(plan.rootfs, std::string("/dev/") + name));
+  }
+  if (access("/proc/kcore", F_OK) == 0) {
+    if (k.symlinkat("/proc/kcore", devdir.get(), "core") < 0 && errno != EEXIST)
+      return sys_error("symlink", host_path(plan.rootfs, "/dev/core"));
+  }
+  return ok();
+}
+
+}  // namespace
+
+std::vector<oci::Device> default_devices() {
+  auto dev = [](const char* path, int64_t major, int64_t minor) {
+    oci::Device d;
+    d.type = "c";
+    d.path = path;
+    d.major = major;
+    d.minor = minor;
+    d.file_mode = 0666;
+    d.uid = 0;
+    d.gid = 0;
+    return d;
+  };
+  return {dev("/dev/null", 1, 3),    dev("/dev/zero", 1, 5), dev("/dev/full", 1, 7),
+          dev("/dev/random", 1, 8),  dev("/dev/urandom", 1, 9), dev("/dev/tty", 5, 0)};
+}
+
+Result<RootfsPlan> plan_rootfs(const oci::Spec& spec, const std::string& bundle, bool no_pivot) {
+  RootfsPlan plan;
+  std::string root = absolute_in(bundle, spec.root.path);
+  char resolved[PATH_MAX];
+  if (!realpath(root.c_str(), resolved)) return sys_error("rootfs", root);
+  struct stat st {};
+  if (stat(resolved, &st) < 0 || !S_ISDIR(st.st_mode))
+    return make_error("rootfs " + root + ": not a directory");
+  plan.rootfs = resolved;
+  plan.readonly = spec.root.readonly;
+  plan.no_pivot = no_pivot;
+  plan.root_propagation = spec.linux.rootfs_propagation.empty()
+                              ? (MS_SLAVE | MS_REC)
+                              : parse_propagation(spec.linux.rootfs_propagation);
+  plan.in_userns = spec.has_namespace("user");
+  plan.new_cgroupns = spec.find_namespace("cgroup") && spec.find_namespace("cgroup")->path.empty();
+  plan.mount_label = spec.linux.mount_label;
+  for (size_t i = 0; i < spec.mounts.size(); ++i) {
+    const auto& m = spec.mounts[i];
+    auto opts = parse_mount_options(m.options);
+    if (!opts) return std::move(opts).error().add_context("mounts[" + std::to_string(i) + "]");
+    MountStep step;
+    step.options = std::move(*opts);
+    step.kind = kind_of(m, step.options);
+    step.type = m.type;
+    step.destination = m.destination[0] == '/' ? m.destination : "/" + m.destination;
+    step.source = step.kind == MountKind::Bind ? absolute_in(bundle, m.source) : m.source;
+    if (step.options.idmap || !m.uid_mappings.empty())
+      return make_error("mounts[" + std::to_string(i) + "] " + m.destination +
+                        ": idmapped mounts are not supported yet");
+    if (step.kind == MountKind::Bind && step.destination == "/dev") plan.setup_dev = false;
+    plan.mounts.push_back(std::move(step));
+  }
+  plan.devices = default_devices();
+  for (const auto& d : spec.linux.devices) {
+    // A device the config lists replaces the default of the same path.
+    std::erase_if(plan.devices, [&](const oci::Device& x) { return x.path == d.path; });
+    plan.devices.push_back(d);
+  }
+  plan.masked_paths = spec.linux.masked_paths;
+  plan.readonly_paths = spec.linux.readonly_paths;
+  return plan;
+}
+
+Status prepare_rootfs(Kernel& k, const RootfsPlan& plan) {
+  // Nothing we mount may propagate back to the host.
+  if (k.mount(nullptr, "/", nullptr, plan.root_propagation, nullptr) < 0)
+    return mount_error("propagation", "", "/", plan.root_propagation);
+  // pivot_root needs the new root to be a mount point.
+  if (k.mount(plan.rootfs.c_str(), plan.rootfs.c_str(), nullptr, MS_BIND | MS_REC, nullptr) < 0)
+    return mount_error("bind", plan.rootfs, plan.rootfs, MS_BIND | MS_REC);
+  UniqueFd root(open(plan.rootfs.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+  if (!root) return sys_error("open", plan.rootfs);
+  for (const auto& m : plan.mounts) FORKER_TRY(apply_mount(k, plan, m, root.get()));
+  if (plan.setup_dev) FORKER_TRY(setup_dev(k, plan, root.get()));
+  return ok();
+}
+
+Status enter_rootfs(Kernel& k, const RootfsPlan& plan) {
+  if (plan.no_pivot) {
+    // For ramfs roots, where pivot_root is refused.
+    if (k.chdir(plan.rootfs.c_str()) < 0) return sys_error("chdir", plan.rootfs);
+    if (k.mount(plan.rootfs.c_str(), "/", nullptr, MS_MOVE, nullptr) < 0)
+      return mount_error("move", plan.rootfs, "/", MS_MOVE);
+    if (k.chroot(".") < 0) return sys_error("chroot", plan.rootfs);
+    if (k.chdir("/") < 0) return sys_error("chdir", "/");
+    return ok();
+  }
+  UniqueFd newroot(open(plan.rootfs.c_str(), O_DIRECTORY | O_RDONLY | O_CLOEXEC));
+  if (!newroot) return sys_error("open", plan.rootfs);
+  if (k.fchdir(newroot.get()) < 0) return sys_error("fchdir", plan.rootfs);
+  // pivot_root(".", ".") stacks the old root on top of the new one; detaching "." then drops
+  // the old root without needing a directory for it inside the image.
+  if (k.pivot_root(".", ".") < 0) return sys_error("pivot_root", plan.rootfs);
+  // Keep the unmount of the old root from propagating to the host.
+  if (k.mount(nullptr, ".", nullptr, MS_SLAVE | MS_REC, nullptr) < 0)
+    return mount_error("propagation", "", "old root", MS_SLAVE | MS_REC);
+  if (k.umount2(".", MNT_DETACH) < 0) return sys_error("umount2", "old root");
+  if (k.chdir("/") < 0) return sys_error("chdir", "/");
+  return ok();
+}
+
+Status finish_rootfs(Kernel& k, const RootfsPlan& plan) {
+  UniqueFd root(open("/", O_PATH | O_DIRECTORY | O_CLOEXEC));
+  if (!root) return sys_error("open", "/");
+  for (const auto& p : plan.readonly_paths) {
+    auto fd = open_in_root(root.get(), p, O_PATH);
+    if (!fd) {
+      if (fd.error().err == ENOENT) continue;
+      return std::move(fd).error().add_context("readonlyPaths");
+    }
+    std::string t = fd_path(fd->get());
+    if (k.mount(t.c_str(), t.c_str(), nullptr, MS_BIND | MS_REC, nullptr) < 0)
+      return mount_error("bind", p, p, MS_BIND | MS_REC);
+    UniqueFd mounted = FORKER_TRY(open_in_root(root.get(), p, O_PATH));
+    FORKER_TRY(remount_bind(k, fd_path(mounted.get()), p, MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC));
+  }
+  for (const auto& p : plan.masked_paths) {
+    auto fd = open_in_root(root.get(), p, O_PATH);
+    if (!fd) {
+      if (fd.error().err == ENOENT) continue;
+      return std::move(fd).error().add_context("maskedPaths");
+    }
+    struct stat st {};
+    if (fstat(fd->get(), &st) < 0) return sys_error("stat", p);
+    std::string t = fd_path(fd->get());
+    if (S_ISDIR(st.st_mode)) {
+      if (k.mount("tmpfs", t.c_str(), "tmpfs", MS_RDONLY, "size=0k") < 0)
+        return mount_error("tmpfs", "", p, MS_RDONLY);
+    } else if (k.mount("/dev/null", t.c_str(), nullptr, MS_BIND, nullptr) < 0) {
+      return mount_error("bind", "/dev/null", p, MS_BIND);
+    }
+  }
+  if (plan.readonly) {
+    unsigned long f = MS_BIND | MS_REMOUNT | MS_RDONLY;
+    if (k.mount(nullptr, "/", nullptr, f, nullptr) < 0) {
+      unsigned long keep = locked_flags_of("/");
+      if (k.mount(nullptr, "/", nullptr, f | keep, nullptr) < 0)
+        return mount_error("remount", "", "/", f | keep);
+    }
+  }
+  return ok();
+}
+
+}  // namespace forker::linux

@@ -1,0 +1,284 @@
+// create: plan everything from config.json, then make the state directory, the cgroup (limits
+// first), clone the init into its namespaces, write its id maps, place it in its cgroup, and
+// leave it waiting on exec.fifo. Every step is undone if a later one fails.
+#include <fcntl.h>
+#include <limits.h>
+#include <sched.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "core/file.hpp"
+#include "core/log.hpp"
+#include "core/strings.hpp"
+#include "core/undo.hpp"
+#include "linux/personality.hpp"
+#include "linux/terminal.hpp"
+#include "oci/validate.hpp"
+#include "runtime/hooks.hpp"
+#include "runtime/launch.hpp"
+
+namespace forker::runtime {
+namespace {
+
+Result<std::string> absolute_bundle(const std::string& bundle) {
+  char buf[PATH_MAX];
+  if (!realpath(bundle.c_str(), buf)) return sys_error("bundle", bundle);
+  return std::string(buf);
+}
+
+std::string id_map_text(const std::vector<oci::IdMapping>& maps) {
+  std::string out;
+  for (const auto& m : maps)
+    out += std::to_string(m.container_id) + " " + std::to_string(m.host_id) + " " +
+           std::to_string(m.size) + "\n";
+  return out;
+}
+
+// Turns the spec into the init's plan; nothing on the host changes here.
+Status plan_init(const oci::Spec& spec, const CreateOptions& o, const std::string& bundle,
+                 InitPlan& plan, int& clone_flags) {
+  plan.container_id = o.id;
+  plan.process = *spec.process;
+  plan.preserve_fds = o.preserve_fds;
+  plan.new_keyring = !o.no_new_keyring;
+  clone_flags = 0;
+  for (const auto& ns : spec.linux.namespaces) {
+    int flag = oci::namespace_clone_flag(ns.type);
+    if (!ns.path.empty()) {
+      UniqueFd fd(open(ns.path.c_str(), O_RDONLY | O_CLOEXEC));
+      if (!fd) return sys_error("open namespace", ns.path);
+      JoinNamespace j{std::move(fd), flag, ns.path};
+      // The user namespace is joined first so the others are joined with its privileges.
+      if (flag == CLONE_NEWUSER) plan.join_namespaces.insert(plan.join_namespaces.begin(), std::move(j));
+      else plan.join_namespaces.push_back(std::move(j));
+      continue;
+    }
+    if (flag == CLONE_NEWPID || flag == CLONE_NEWUSER) clone_flags |= flag;
+    else if (flag == CLONE_NEWCGROUP) plan.new_cgroupns = true;
+    else if (flag == CLONE_NEWTIME) plan.new_timens = true;
+    else plan.unshare_flags |= flag;
+  }
+  // A pid namespace joined by path must be entered by the parent: setns(CLONE_NEWPID) only
+  // applies to children. Move it out of the child's list.
+  for (auto it = plan.join_namespaces.begin(); it != plan.join_namespaces.end(); ++it) {
+    if (it->type == CLONE_NEWPID) {
+      if (setns(it->fd.get(), CLONE_NEWPID) < 0) return sys_error("setns", it->path);
+      plan.join_namespaces.erase(it);
+      break;
+    }
+  }
+  if (!spec.has_namespace("mount"))
+    return make_error("linux.namespaces: a mount namespace is required to set up the rootfs");
+  plan.time_offsets = spec.linux.time_offsets;
+  plan.set_hostname = !spec.hostname.empty();
+  plan.hostname = spec.hostname;
+  plan.set_domainname = !spec.domainname.empty();
+  plan.domainname = spec.domainname;
+  plan.sysctl = spec.linux.sysctl;
+  plan.rootfs = FORKER_TRY(linux::plan_rootfs(spec, bundle, o.no_pivot));
+  if (spec.process->capabilities)
+    plan.capabilities = FORKER_TRY(linux::plan_capabilities(*spec.process->capabilities));
+  if (plan.capabilities)
+    for (const auto& w : plan.capabilities->warnings) log::warn(w);
+  plan.rlimits = FORKER_TRY(linux::plan_rlimits(spec.process->rlimits));
+  if (spec.linux.seccomp) {
+    plan.seccomp = FORKER_TRY(linux::compile_seccomp(*spec.linux.seccomp));
+    if (plan.seccomp->needs_listener)
+      return make_error("linux.seccomp: SCMP_ACT_NOTIFY is not supported yet");
+  }
+  if (spec.linux.personality)
+    plan.personality = FORKER_TRY(linux::plan_personality(*spec.linux.personality));
+  plan.parent_runs_hooks = !spec.hooks.prestart.empty() || !spec.hooks.create_runtime.empty();
+  plan.create_container_hooks = spec.hooks.create_container;
+  plan.start_container_hooks = spec.hooks.start_container;
+  if (!spec.process->apparmor_profile.empty() && access("/sys/kernel/security/apparmor", F_OK) != 0)
+    log::warn("process.apparmorProfile ignored: AppArmor is not enabled on this host");
+  else if (!spec.process->apparmor_profile.empty())
+    return make_error("process.apparmorProfile: AppArmor profiles are not supported yet");
+  if (!spec.process->selinux_label.empty() || !spec.linux.mount_label.empty()) {
+    if (access("/sys/fs/selinux/enforce", F_OK) == 0)
+      return make_error("process.selinuxLabel: SELinux labels are not supported yet");
+    log::warn("SELinux labels ignored: SELinux is not enabled on this host");
+  }
+  return ok();
+}
+
+void fill_cgroup_mounts(const linux::Cgroup& cg, linux::RootfsPlan& rootfs) {
+  const auto& host = cg.host();
+  auto dirs = cg.dirs();
+  size_t i = 0;
+  for (const auto& m : host.v1) {
+    linux::CgroupMountEntry e;
+    std::string name = m.dir.substr(m.dir.rfind('/') + 1);
+    e.name = name;
+    e.fstype = "cgroup";
+    e.options = join(m.controllers, ",");
+    e.host_path = i < dirs.size() ? dirs[i] : m.dir;
+    ++i;
+    rootfs.cgroup_entries.push_back(std::move(e));
+  }
+  if (!host.unified.empty()) {
+    linux::CgroupMountEntry e;
+    e.name = host.layout == linux::CgroupLayout::kV2 ? "" : "unified";
+    e.fstype = "cgroup2";
+    e.host_path = dirs.empty() ? host.unified : dirs.back();
+    rootfs.cgroup_entries.push_back(std::move(e));
+  }
+}
+
+// After the config's own rules, the devices every container needs and those it lists are
+// allowed, as runc does; otherwise a "deny all" rule would take /dev/null away.
+void append_default_device_rules(const oci::Spec& spec, oci::Resources& res) {
+  auto allow = [&](const char* type, std::optional<int64_t> major, std::optional<int64_t> minor,
+                   const char* access) {
+    res.devices.push_back(oci::DeviceRule{true, type, major, minor, access});
+  };
+  allow("c", std::nullopt, std::nullopt, "m");
+  allow("b", std::nullopt, std::nullopt, "m");
+  for (const auto& d : linux::default_devices()) allow("c", d.major, d.minor, "rwm");
+  allow("c", 136, std::nullopt, "rwm");  // /dev/pts/*
+  allow("c", 5, 2, "rwm");               // /dev/ptmx
+  for (const auto& d : spec.linux.devices)
+    if (d.type == "c" || d.type == "b") allow(d.type == "c" ? "c" : "b", d.major, d.minor, "rwm");
+}
+
+}  // namespace
+
+ChildGuard::~ChildGuard() {
+  if (s_.pid <= 0) return;
+  kill(s_.pid, SIGKILL);
+  int status;
+  while (waitpid(s_.pid, &status, 0) < 0 && errno == EINTR) {
+  }
+}
+
+int exit_code_of(int status) {
+  if (WIFEXITED(status)) return WEXITSTATUS(status);
+  if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
+  return 255;
+}
+
+Result<int> ChildGuard::wait() {
+  int status = 0;
+  for (;;) {
+    if (waitpid(s_.pid, &status, 0) >= 0) break;
+    if (errno != EINTR) return sys_error("waitpid", std::to_string(s_.pid));
+  }
+  s_.pid = -1;
+  return exit_code_of(status);
+}
+
+Result<linux::CgroupHost> cgroup_host() { return linux::detect_cgroup_host(); }
+
+Status write_pid_file(const std::string& path, pid_t pid) {
+  if (path.empty()) return ok();
+  return write_file_atomic(path, std::to_string(pid), 0644).context("pid file");
+}
+
+Result<Created> create_impl(const GlobalOptions& g, const CreateOptions& o, bool foreground) {
+  log::StepTimer timer;
+  FORKER_TRY(oci::validate_container_id(o.id));
+  if (g.systemd_cgroup)
+    return make_error("--systemd-cgroup: systemd is not running on this host (no /run/systemd/system)");
+  std::string bundle = FORKER_TRY(absolute_bundle(o.bundle));
+  std::string config_text = FORKER_TRY(read_file(bundle + "/config.json"));
+  oci::Spec spec = FORKER_TRY(oci::parse_spec(config_text));
+  FORKER_TRY(oci::validate_spec(spec));
+  if (spec.process->terminal && o.console_socket.empty() && !foreground)
+    return make_error("process.terminal is set but no --console-socket was given");
+  InitPlan plan;
+  int clone_flags = 0;
+  FORKER_TRY(plan_init(spec, o, bundle, plan, clone_flags));
+  timer.lap("plan");
+
+  auto dir = FORKER_TRY(oci::StateDir::create(g.root, o.id));
+  UndoStack undo;
+  undo.push("remove state directory", [&dir] { auto _ = dir.remove(); });
+
+  std::string fifo = dir.path() + "/exec.fifo";
+  if (mkfifo(fifo.c_str(), 0622) < 0) return sys_error("mkfifo", fifo);
+  plan.exec_fifo = UniqueFd(open(fifo.c_str(), O_PATH | O_CLOEXEC));
+  if (!plan.exec_fifo) return sys_error("open", fifo);
+
+  auto host = FORKER_TRY(cgroup_host());
+  std::string cg_path = FORKER_TRY(linux::resolve_cgroup_path(spec.linux.cgroups_path, o.id));
+  std::optional<oci::Resources> resources = spec.linux.resources;
+  if (resources && !resources->devices.empty()) append_default_device_rules(spec, *resources);
+  const oci::Resources* res = resources ? &*resources : nullptr;
+  auto cgroup = FORKER_TRY(linux::Cgroup::create(host, cg_path, res).context("cgroup " + cg_path));
+  fill_cgroup_mounts(cgroup, *plan.rootfs);
+  timer.lap("cgroup");
+
+  UniqueFd console_local;  // our end when we receive the pty ourselves
+  if (spec.process->terminal) {
+    if (!o.console_socket.empty()) {
+      plan.console_socket = FORKER_TRY(linux::connect_console_socket(o.console_socket));
+    } else {
+      int sv[2];
+      if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
+        return sys_error("socketpair", "console");
+      console_local = UniqueFd(sv[0]);
+      plan.console_socket = UniqueFd(sv[1]);
+    }
+  }
+
+  auto [parent_end, child_end] = FORKER_TRY(SyncChannel::make_pair());
+  Spawned spawned = FORKER_TRY(spawn_init(plan, clone_flags, child_end, parent_end));
+  ChildGuard child(std::move(spawned));
+  plan.console_socket.reset();
+  plan.exec_fifo.reset();
+  timer.lap("clone");
+
+  if (clone_flags & CLONE_NEWUSER) {
+    std::string proc = "/proc/" + std::to_string(child.pid());
+    FORKER_TRY(write_file(proc + "/uid_map", id_map_text(spec.linux.uid_mappings)).context("uidMappings"));
+    FORKER_TRY(write_file(proc + "/gid_map", id_map_text(spec.linux.gid_mappings)).context("gidMappings"));
+  }
+  FORKER_TRY(cgroup.add_process(child.pid()).context("cgroup " + cg_path));
+  if (spec.process->oom_score_adj)
+    FORKER_TRY(write_file("/proc/" + std::to_string(child.pid()) + "/oom_score_adj",
+                          std::to_string(*spec.process->oom_score_adj)));
+
+  oci::ContainerState st;
+  st.id = o.id;
+  st.pid = child.pid();
+  st.pid_start_time = oci::process_start_time(child.pid()).value_or(0);
+  st.bundle = bundle;
+  st.rootfs = plan.rootfs->rootfs;
+  st.created = oci::rfc3339_now();
+  st.owner = "";
+  st.cgroups_path = cg_path;
+  st.annotations = spec.annotations;
+  st.config_json = config_text;
+  std::string hook_state = oci::state_json(st, oci::ContainerStatus::Creating, false);
+  FORKER_TRY(parent_end.send(SyncStep::kGo, hook_state));
+
+  if (plan.parent_runs_hooks) {
+    FORKER_TRY(parent_end.expect(SyncStep::kHooksRequest));
+    FORKER_TRY(run_hooks("prestart", spec.hooks.prestart, hook_state));
+    FORKER_TRY(run_hooks("createRuntime", spec.hooks.create_runtime, hook_state));
+    FORKER_TRY(parent_end.send(SyncStep::kHooksDone));
+  }
+  FORKER_TRY(parent_end.expect(SyncStep::kReady));
+  timer.lap("init ready");
+
+  UniqueFd pty_master;
+  if (console_local) pty_master = FORKER_TRY(linux::recv_console_fd(console_local.get()));
+  FORKER_TRY(dir.save(st));
+  FORKER_TRY(write_pid_file(o.pid_file, st.pid));
+  timer.lap("state saved");
+  cgroup.commit();
+  undo.commit();
+  return Created{std::move(dir), std::move(st), std::move(spec), std::move(child),
+                 std::move(pty_master)};
+}
+
+Status create_container(const GlobalOptions& g, const CreateOptions& o) {
+  auto created = FORKER_TRY(create_impl(g, o, false).context("create " + o.id));
+  created.child.release();  // it waits on exec.fifo and outlives us
+  return ok();
+}
+
+}  // namespace forker::runtime

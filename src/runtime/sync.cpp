@@ -1,0 +1,91 @@
+#include "runtime/sync.hpp"
+
+#include <sys/socket.h>
+
+#include <cstring>
+#include <vector>
+
+namespace forker::runtime {
+namespace {
+
+constexpr size_t kMaxMessage = 256 * 1024;
+
+struct Header {
+  uint32_t step;
+  uint32_t length;
+};
+
+}  // namespace
+
+Result<std::pair<SyncChannel, SyncChannel>> SyncChannel::make_pair() {
+  int fds[2];
+  if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, fds) < 0)
+    return sys_error("socketpair", "sync");
+  return std::make_pair(SyncChannel(UniqueFd(fds[0])), SyncChannel(UniqueFd(fds[1])));
+}
+
+Status SyncChannel::send(SyncStep step, std::string_view payload) const {
+  if (payload.size() > kMaxMessage) return make_error("sync message too large");
+  std::string buf(sizeof(Header) + payload.size(), '\0');
+  Header h{static_cast<uint32_t>(step), static_cast<uint32_t>(payload.size())};
+  memcpy(buf.data(), &h, sizeof h);
+  memcpy(buf.data() + sizeof h, payload.data(), payload.size());
+  for (;;) {
+    ssize_t n = ::send(fd_.get(), buf.data(), buf.size(), MSG_NOSIGNAL);
+    if (n >= 0) return ok();
+    if (errno != EINTR) return sys_error("send", "sync socket");
+  }
+}
+
+// Error fields joined by NUL: errno, op, object, context layers (innermost first).
+Status SyncChannel::send_error(const Error& e) const {
+  std::string p = std::to_string(e.err);
+  p += '\0';
+  p += e.op;
+  p += '\0';
+  p += e.object;
+  for (const auto& c : e.context) {
+    p += '\0';
+    p += c;
+  }
+  return send(SyncStep::kError, p);
+}
+
+Result<std::string> SyncChannel::expect(SyncStep step) const {
+  std::vector<char> buf(sizeof(Header) + kMaxMessage);
+  ssize_t n;
+  do {
+    n = ::recv(fd_.get(), buf.data(), buf.size(), 0);
+  } while (n < 0 && errno == EINTR);
+  if (n < 0) return sys_error("recv", "sync socket");
+  if (n == 0) return make_error("container init exited before it was ready");
+  if (static_cast<size_t>(n) < sizeof(Header)) return make_error("short sync message");
+  Header h;
+  memcpy(&h, buf.data(), sizeof h);
+  std::string payload(buf.data() + sizeof h, static_cast<size_t>(n) - sizeof h);
+  if (h.step == static_cast<uint32_t>(SyncStep::kError)) {
+    Error e;
+    std::vector<std::string> parts;
+    size_t start = 0;
+    for (size_t i = 0; i <= payload.size(); ++i) {
+      if (i == payload.size() || payload[i] == '\0') {
+        parts.emplace_back(payload.substr(start, i - start));
+        start = i + 1;
+      }
+    }
+    if (parts.size() >= 3) {
+      e.err = atoi(parts[0].c_str());
+      e.op = parts[1];
+      e.object = parts[2];
+      for (size_t i = 3; i < parts.size(); ++i) e.context.push_back(parts[i]);
+    } else {
+      e.op = "container init failed";
+    }
+    return e;
+  }
+  if (h.step != static_cast<uint32_t>(step))
+    return make_error("unexpected sync message " + std::to_string(h.step));
+  return payload;
+}
+
+}  // namespace forker::runtime

@@ -1,0 +1,185 @@
+// A static probe that runs inside containers and reports what it sees, one query per run:
+//   probe cat FILE | ls DIR | stat PATH | isatty FD | cwd | hostname | domainname | id |
+//   status (/proc/self/status) | mountinfo | rlimit N | env | pid | sleep SECS | exit N |
+//   write PATH TEXT | mknod-null PATH | getcwd-errno | fds | readlink PATH | umask
+// Output is plain text on stdout; failures print "ERR <errno text>" and exit 1.
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <sys/utsname.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+
+extern char** environ;
+
+namespace {
+
+int err(const char* what) {
+  std::printf("ERR %s: %s\n", what, strerror(errno));
+  return 1;
+}
+
+int cat(const char* path) {
+  int fd = open(path, O_RDONLY);
+  if (fd < 0) return err(path);
+  char buf[4096];
+  ssize_t n;
+  while ((n = read(fd, buf, sizeof buf)) > 0) fwrite(buf, 1, static_cast<size_t>(n), stdout);
+  close(fd);
+  return n < 0 ? err(path) : 0;
+}
+
+int rlimit_of(const char* name) {
+  struct {
+    const char* n;
+    int r;
+  } kLimits[] = {{"RLIMIT_NOFILE", RLIMIT_NOFILE}, {"RLIMIT_NPROC", RLIMIT_NPROC},
+                 {"RLIMIT_CORE", RLIMIT_CORE},     {"RLIMIT_STACK", RLIMIT_STACK},
+                 {"RLIMIT_CPU", RLIMIT_CPU},       {"RLIMIT_AS", RLIMIT_AS}};
+  for (auto& l : kLimits) {
+    if (strcmp(l.n, name) != 0) continue;
+    rlimit r{};
+    if (getrlimit(l.r, &r) < 0) return err("getrlimit");
+    std::printf("%llu %llu\n", static_cast<unsigned long long>(r.rlim_cur),
+                static_cast<unsigned long long>(r.rlim_max));
+    return 0;
+  }
+  std::printf("ERR unknown limit\n");
+  return 1;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 2) {
+    std::printf("usage: probe QUERY [ARGS]\n");
+    return 2;
+  }
+  std::string q = argv[1];
+  const char* a = argc > 2 ? argv[2] : "";
+  if (q == "cat") return cat(a);
+  if (q == "ls") {
+    DIR* d = opendir(a);
+    if (!d) return err(a);
+    while (dirent* e = readdir(d))
+      if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) std::printf("%s\n", e->d_name);
+    closedir(d);
+    return 0;
+  }
+  if (q == "stat") {
+    struct stat st {};
+    if (lstat(a, &st) < 0) return err(a);
+    const char* type = S_ISDIR(st.st_mode) ? "dir" : S_ISREG(st.st_mode) ? "file" :
+                       S_ISCHR(st.st_mode) ? "char" : S_ISBLK(st.st_mode) ? "block" :
+                       S_ISLNK(st.st_mode) ? "symlink" : S_ISFIFO(st.st_mode) ? "fifo" : "other";
+    std::printf("%s %o %u %u %u:%u\n", type, st.st_mode & 07777, st.st_uid, st.st_gid,
+                major(st.st_rdev), minor(st.st_rdev));
+    return 0;
+  }
+  if (q == "readlink") {
+    char buf[4096];
+    ssize_t n = readlink(a, buf, sizeof buf - 1);
+    if (n < 0) return err(a);
+    buf[n] = 0;
+    std::printf("%s\n", buf);
+    return 0;
+  }
+  if (q == "isatty") {
+    std::printf("%s\n", isatty(atoi(a)) ? "yes" : "no");
+    return 0;
+  }
+  if (q == "cwd") {
+    char buf[4096];
+    if (!getcwd(buf, sizeof buf)) return err("getcwd");
+    std::printf("%s\n", buf);
+    return 0;
+  }
+  if (q == "hostname" || q == "domainname") {
+    utsname u{};
+    uname(&u);
+    std::printf("%s\n", q == "hostname" ? u.nodename : u.domainname);
+    return 0;
+  }
+  if (q == "id") {
+    gid_t groups[64];
+    int n = getgroups(64, groups);
+    std::printf("uid=%u gid=%u euid=%u egid=%u groups=", getuid(), getgid(), geteuid(), getegid());
+    for (int i = 0; i < n; ++i) std::printf("%s%u", i ? "," : "", groups[i]);
+    std::printf("\n");
+    return 0;
+  }
+  if (q == "status") return cat("/proc/self/status");
+  if (q == "mountinfo") return cat("/proc/self/mountinfo");
+  if (q == "rlimit") return rlimit_of(a);
+  if (q == "env") {
+    for (char** e = environ; *e; ++e) std::printf("%s\n", *e);
+    return 0;
+  }
+  if (q == "pid") {
+    std::printf("%d\n", getpid());
+    return 0;
+  }
+  if (q == "umask") {
+    mode_t m = umask(0);
+    std::printf("%04o\n", m);
+    return 0;
+  }
+  if (q == "fds") {
+    DIR* d = opendir("/proc/self/fd");
+    if (!d) return err("/proc/self/fd");
+    while (dirent* e = readdir(d)) {
+      if (e->d_name[0] == '.') continue;
+      if (atoi(e->d_name) == dirfd(d)) continue;
+      char path[64], target[4096];
+      snprintf(path, sizeof path, "/proc/self/fd/%s", e->d_name);
+      ssize_t n = readlink(path, target, sizeof target - 1);
+      target[n < 0 ? 0 : n] = 0;
+      std::printf("%s %s\n", e->d_name, target);
+    }
+    closedir(d);
+    return 0;
+  }
+  if (q == "sleep") {
+    fflush(stdout);
+    sleep(static_cast<unsigned>(atoi(a)));
+    return 0;
+  }
+  if (q == "pause") {
+    // Reports readiness, then waits for a signal; exits 0 on SIGTERM (PID 1 needs a handler).
+    signal(SIGTERM, [](int) { _exit(0); });
+    std::printf("ready\n");
+    fflush(stdout);
+    for (;;) pause();
+  }
+  if (q == "exit") return atoi(a);
+  if (q == "write") {
+    int fd = open(a, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    if (fd < 0) return err(a);
+    const char* text = argc > 3 ? argv[3] : "";
+    if (write(fd, text, strlen(text)) < 0) return err(a);
+    close(fd);
+    std::printf("ok\n");
+    return 0;
+  }
+  if (q == "mknod") {
+    if (mknod(a, S_IFCHR | 0666, makedev(1, 3)) < 0) return err(a);
+    std::printf("ok\n");
+    return 0;
+  }
+  if (q == "open") {
+    int fd = open(a, O_RDWR);
+    if (fd < 0) return err(a);
+    std::printf("ok\n");
+    return 0;
+  }
+  std::printf("ERR unknown query %s\n", q.c_str());
+  return 2;
+}
