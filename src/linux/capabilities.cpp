@@ -108,12 +108,10 @@ Result<CapabilityPlan> plan_capabilities(const oci::Capabilities& caps, int last
   plan.inheritable = FORKER_TRY(plan_set(caps.inheritable, "inheritable", last_cap, plan.warnings));
   plan.permitted = FORKER_TRY(plan_set(caps.permitted, "permitted", last_cap, plan.warnings));
   plan.ambient = FORKER_TRY(plan_set(caps.ambient, "ambient", last_cap, plan.warnings));
-  // PR_CAP_AMBIENT_RAISE fails with EPERM otherwise; say which one here, before clone.
-  const uint64_t not_raisable = plan.ambient & ~(plan.permitted & plan.inheritable);
-  for (int cap = 0; cap <= last_cap; ++cap)
-    if (has_cap(not_raisable, cap))
-      return make_error("process.capabilities.ambient " + capability_name(cap) +
-                        ": must also be in permitted and inheritable");
+  // PR_CAP_AMBIENT_RAISE refuses a capability missing from permitted or inheritable. runc warns
+  // and goes on (its own default spec lists ambient caps with no inheritable set); we drop them
+  // here, quietly, since every default config would warn.
+  plan.ambient &= plan.permitted & plan.inheritable;
   return plan;
 }
 

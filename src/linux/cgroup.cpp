@@ -153,6 +153,15 @@ Status read_pids(const std::string& dir, std::vector<pid_t>& out) {
   return ok();
 }
 
+// Cgroup takes the output of resolve_cgroup_path; anything else could point outside the hierarchy
+// or at its root, which destroy() would then try to remove.
+Status check_resolved(const std::string& path) {
+  auto resolved = resolve_cgroup_path(path, "unused");
+  if (path.empty() || path[0] != '/' || !resolved || *resolved != path)
+    return make_error("cgroup path \"" + path + "\" is not resolved (use resolve_cgroup_path)");
+  return ok();
+}
+
 }  // namespace
 
 std::string_view cgroup_layout_name(CgroupLayout layout) {
@@ -311,6 +320,7 @@ std::vector<std::string> Cgroup::dirs() const {
 
 Result<Cgroup> Cgroup::create(const CgroupHost& host, const std::string& path,
                               const oci::Resources* resources) {
+  FORKER_TRY(check_resolved(path));
   Cgroup cg(host, path);
   cg.armed_ = true;
   Status st = cg.make_dirs();
@@ -329,6 +339,7 @@ Result<Cgroup> Cgroup::create(const CgroupHost& host, const std::string& path,
 }
 
 Result<Cgroup> Cgroup::open(const CgroupHost& host, const std::string& path) {
+  FORKER_TRY(check_resolved(path));
   Cgroup cg(host, path);
   const std::string& probe = cg.pids_dir();
   if (!is_dir(probe)) return sys_error_errno(ENOENT, "open cgroup", probe);

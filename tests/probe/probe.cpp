@@ -138,7 +138,7 @@ int main(int argc, char** argv) {
     while (dirent* e = readdir(d)) {
       if (e->d_name[0] == '.') continue;
       if (atoi(e->d_name) == dirfd(d)) continue;
-      char path[64], target[4096];
+      char path[320], target[4096];
       snprintf(path, sizeof path, "/proc/self/fd/%s", e->d_name);
       ssize_t n = readlink(path, target, sizeof target - 1);
       target[n < 0 ? 0 : n] = 0;

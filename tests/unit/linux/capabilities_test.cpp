@@ -97,14 +97,14 @@ TEST(Capabilities, CapabilityAboveKernelsLastIsSkippedWithWarning) {
   EXPECT_THAT(plan->warnings[0], HasSubstr("process.capabilities.bounding CAP_BPF"));
 }
 
-TEST(Capabilities, AmbientMustBeInPermittedAndInheritable) {
+TEST(Capabilities, AmbientNotInPermittedAndInheritableIsDropped) {
   oci::Capabilities caps;
-  caps.permitted = {"CAP_KILL"};
-  caps.ambient = {"CAP_KILL"};
+  caps.permitted = {"CAP_KILL", "CAP_CHOWN"};
+  caps.inheritable = {"CAP_CHOWN"};
+  caps.ambient = {"CAP_KILL", "CAP_CHOWN"};
   auto plan = plan_capabilities(caps, 40);
-  ASSERT_FALSE(plan);
-  EXPECT_EQ(plan.error().message(),
-            "process.capabilities.ambient CAP_KILL: must also be in permitted and inheritable");
+  ASSERT_TRUE(plan);
+  EXPECT_EQ(plan->ambient, uint64_t{1} << CAP_CHOWN);
 }
 
 TEST(Capabilities, NamesRoundTrip) {

@@ -835,6 +835,14 @@ TEST_F(CgroupOwner, OpenAndDestroyKeepsSharedParent) {
     EXPECT_FALSE(fs::exists(at(std::string(h) + "/forker"))) << h;
 }
 
+TEST_F(CgroupOwner, RefusesUnresolvedPaths) {
+  CgroupHost host = hybrid_host(tmp_.path(), fake_);
+  for (const char* bad : {"", "/", "relative", "/a/../b", "/a//b"})
+    EXPECT_FALSE(Cgroup::create(host, bad, nullptr)) << bad;
+  EXPECT_FALSE(Cgroup::open(host, "/"));
+  EXPECT_TRUE(fake_.made.empty());
+}
+
 TEST_F(CgroupOwner, UserPathParentsAreNotRemovedAfterOpen) {
   CgroupHost host = hybrid_host(tmp_.path(), fake_);
   {
