@@ -185,6 +185,10 @@ fi
 # bundle dirs /tmp/ocitest*, and processes living in such bundles or named
 # runtimetest / "sleep 10000" (the ns-path tests' helpers).
 
+# Tests that pass when the runtime refuses the config (util.RuntimeInsideValidate
+# with no TAP writer: exit 0 = rejected = pass).
+NEGATIVE_TESTS="process_rlimits_fail process_capabilities_fail"
+
 UUID_RE='[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}'
 
 snap_containers() { "$1" list -q 2>/dev/null | sort || true; }
@@ -360,6 +364,19 @@ for spec in "${RUNTIME_SPECS[@]}"; do
     cleanup_after "$wrapper" "$snap" "$out/$t.leaks"
     read -r ok nok skip plan < <(tap_counts "$out/$t.tap")
     note=""
+    if [[ " $NEGATIVE_TESTS " == *" $t "* ]]; then
+      # negative tests: the runtime must REJECT the config (test exits 0,
+      # no TAP). If it accepts, runtimetest's TAP is printed and the test
+      # exits 1; those inner "ok"s must not count. Score as one assertion.
+      if ((rc == 0)); then
+        ok=1 nok=0 skip=0 plan=1
+        echo "ok 1 - runtime rejected the invalid config (harness verdict)" >>"$out/$t.tap"
+      elif ((rc != 124 && rc != 137)); then
+        ok=0 nok=1 skip=0 plan=1
+        echo "not ok 1 - runtime accepted an invalid config (harness verdict)" >>"$out/$t.tap"
+        echo "# $(stderr_reason "$out/$t.stderr")" >>"$out/$t.tap"
+      fi
+    fi
     ((rc == 124 || rc == 137)) && note="TIMEOUT"
     if [[ -z $note && $plan == - ]]; then note="NO-PLAN"; fi
     if [[ -z $note && $plan != - ]] && ((ok + nok != plan)); then note="PLAN-MISMATCH($((ok + nok))/$plan)"; fi

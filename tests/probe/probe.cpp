@@ -1,7 +1,8 @@
 // A static probe that runs inside containers and reports what it sees, one query per run:
 //   probe cat FILE | ls DIR | stat PATH | isatty FD | cwd | hostname | domainname | id |
 //   status (/proc/self/status) | mountinfo | rlimit N | env | pid | sleep SECS | exit N |
-//   write PATH TEXT | mknod-null PATH | getcwd-errno | fds | readlink PATH | umask
+//   write PATH TEXT | mknod-null PATH | getcwd-errno | fds | readlink PATH | umask |
+//   uname (machine) | mknod-char PATH MAJOR MINOR
 // Output is plain text on stdout; failures print "ERR <errno text>" and exit 1.
 #include <dirent.h>
 #include <errno.h>
@@ -177,6 +178,21 @@ int main(int argc, char** argv) {
   if (q == "open") {
     int fd = open(a, O_RDWR);
     if (fd < 0) return err(a);
+    std::printf("ok\n");
+    return 0;
+  }
+  if (q == "uname") {
+    // The machine field, which the personality (LINUX32) changes.
+    utsname u{};
+    if (uname(&u) < 0) return err("uname");
+    std::printf("%s\n", u.machine);
+    return 0;
+  }
+  if (q == "mknod-char") {
+    // probe mknod-char PATH MAJOR MINOR: a char device node of any number, mode 0666.
+    unsigned maj = argc > 3 ? static_cast<unsigned>(atoi(argv[3])) : 0;
+    unsigned min = argc > 4 ? static_cast<unsigned>(atoi(argv[4])) : 0;
+    if (mknod(a, S_IFCHR | 0666, makedev(maj, min)) < 0) return err(a);
     std::printf("ok\n");
     return 0;
   }

@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Installs forker's build dependencies (Debian 12, as root), builds it, and runs a busybox
+# container offline with forker-oci: `forker-oci spec` + a busybox-static rootfs + `run`.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+packages=(g++ cmake make pkg-config libseccomp-dev libcap-dev nlohmann-json3-dev libcli11-dev
+          libgtest-dev libgmock-dev busybox-static)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+launcher=()
+command -v ccache >/dev/null && launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache)
+cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo "${launcher[@]}" >/dev/null
+cmake --build build -j"$(nproc)"
+
+# The demo: a busybox rootfs and runc's default spec, run in the foreground.
+demo=$(mktemp -d /tmp/forker-demo.XXXXXX)
+trap 'rm -rf "$demo"' EXIT
+mkdir -p "$demo/rootfs/bin"
+cp /bin/busybox "$demo/rootfs/bin/busybox"
+for applet in sh echo cat ls id hostname uname; do ln -s busybox "$demo/rootfs/bin/$applet"; done
+./build/forker-oci spec --bundle "$demo"
+sed -i 's/"terminal": true/"terminal": false/; s/"sh"$/"sh", "-c", "echo hello from $(hostname): $(id); uname -sr"/' "$demo/config.json"
+./build/forker-oci run --bundle "$demo" "forker-demo-$$"

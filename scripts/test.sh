@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Runs every test: unit tests (also under ASan+UBSan), integration tests as root against real
+# containers, then checks that nothing was left on the host. Builds what is missing first.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+
+launcher=()
+command -v ccache >/dev/null && launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache)
+set -e
+cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo "${launcher[@]}" >/dev/null
+cmake --build build -j"$(nproc)"
+cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DFORKER_SANITIZE=ON "${launcher[@]}" >/dev/null
+cmake --build build-asan --target unit_tests -j"$(nproc)"
+set +e
+
+status=0
+echo "== unit tests (ASan+UBSan)"
+ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
+  ./build-asan/tests/unit_tests --gtest_brief=1 || status=1
+
+before=$(scripts/leftovers.sh)
+echo "== unit and integration tests (ctest)"
+ctest --test-dir build --output-on-failure --timeout 300 || status=1
+
+echo "== leftover check"
+after=$(scripts/leftovers.sh)
+if [ "$before" != "$after" ]; then
+  echo "tests left these behind:"
+  diff <(echo "$before") <(echo "$after") | grep '^>' || true
+  status=1
+else
+  echo "nothing left behind"
+fi
+exit $status
