@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "core/unique_fd.hpp"
+#include "linux/idmap.hpp"
 #include "linux/safe_path.hpp"
 
 namespace forker::linux {
@@ -129,6 +130,12 @@ Status apply_mount(Kernel& k, const RootfsPlan& plan, const MountStep& m, int ro
     if (stat(m.source.c_str(), &st) < 0) return sys_error("stat bind source", m.source);
     file_target = !S_ISDIR(st.st_mode);
   }
+  if (m.kind == MountKind::Proc || m.kind == MountKind::Sysfs) {
+    // Checked before creating it too: a dangling symlink would only fail as "no such file".
+    auto exact = open_in_root(root_fd, m.destination, O_PATH, RESOLVE_NO_SYMLINKS);
+    if (!exact && exact.error().err == ELOOP)
+      return make_error("mount " + m.type + " on " + shown + ": target is a symlink");
+  }
   UniqueFd target = FORKER_TRY(mkdir_all_in_root(root_fd, m.destination, file_target));
   if (m.kind == MountKind::Proc || m.kind == MountKind::Sysfs) {
     // CVE-2019-19921: /proc and /sys must be real directories, never symlinks into the image.
@@ -141,7 +148,14 @@ Status apply_mount(Kernel& k, const RootfsPlan& plan, const MountStep& m, int ro
   const MountOptions& o = m.options;
   unsigned long flags = o.flags & ~MS_REMOUNT;
   const char* data = o.data.empty() ? nullptr : o.data.c_str();
-  if (m.kind == MountKind::Bind) {
+  if (m.kind == MountKind::Bind && m.userns_fd >= 0) {
+    FORKER_TRY(mount_idmapped(m.source, target.get(), m.userns_fd,
+                              (flags & MS_REC) || m.options.recursive_idmap, shown));
+    if (flags & kPerMountFlags) {
+      UniqueFd mounted = FORKER_TRY(open_in_root(root_fd, m.destination, O_PATH));
+      FORKER_TRY(remount_bind(k, fd_path(mounted.get()), shown, flags));
+    }
+  } else if (m.kind == MountKind::Bind) {
     unsigned long bflags = MS_BIND | (flags & MS_REC);
     if (k.mount(m.source.c_str(), tpath.c_str(), nullptr, bflags, nullptr) < 0)
       return mount_error("bind", m.source, shown, bflags);
@@ -274,9 +288,16 @@ Result<RootfsPlan> plan_rootfs(const oci::Spec& spec, const std::string& bundle,
     step.type = m.type;
     step.destination = m.destination[0] == '/' ? m.destination : "/" + m.destination;
     step.source = step.kind == MountKind::Bind ? absolute_in(bundle, m.source) : m.source;
-    if (step.options.idmap || !m.uid_mappings.empty())
-      return make_error("mounts[" + std::to_string(i) + "] " + m.destination +
-                        ": idmapped mounts are not supported yet");
+    if (step.options.idmap || !m.uid_mappings.empty() || !m.gid_mappings.empty()) {
+      std::string where = "mounts[" + std::to_string(i) + "] " + m.destination;
+      if (step.kind != MountKind::Bind) return make_error(where + ": idmap needs a bind mount");
+      // Without mappings of its own, the mount takes the container's (runc 1.2 semantics).
+      step.uid_mappings = m.uid_mappings.empty() ? spec.linux.uid_mappings : m.uid_mappings;
+      step.gid_mappings = m.gid_mappings.empty() ? spec.linux.gid_mappings : m.gid_mappings;
+      if (step.uid_mappings.empty() || step.gid_mappings.empty())
+        return make_error(where + ": idmap needs uidMappings and gidMappings");
+      step.options.idmap = true;
+    }
     if (step.kind == MountKind::Bind && step.destination == "/dev") plan.setup_dev = false;
     plan.mounts.push_back(std::move(step));
   }

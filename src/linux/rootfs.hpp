@@ -20,6 +20,9 @@ struct MountStep {
   std::string destination;  // absolute path inside the container
   std::string type;
   MountOptions options;
+  // Idmapped bind mounts: the mappings, and the user namespace fd made from them by the parent.
+  std::vector<oci::IdMapping> uid_mappings, gid_mappings;
+  int userns_fd = -1;
 };
 
 // One cgroup hierarchy as the container sees it under a "cgroup" mount.

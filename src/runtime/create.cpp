@@ -13,6 +13,7 @@
 #include "core/log.hpp"
 #include "core/strings.hpp"
 #include "core/undo.hpp"
+#include "linux/idmap.hpp"
 #include "linux/personality.hpp"
 #include "linux/terminal.hpp"
 #include "oci/validate.hpp"
@@ -78,6 +79,13 @@ Status plan_init(const oci::Spec& spec, const CreateOptions& o, const std::strin
   plan.domainname = spec.domainname;
   plan.sysctl = spec.linux.sysctl;
   plan.rootfs = FORKER_TRY(linux::plan_rootfs(spec, bundle, o.no_pivot));
+  for (auto& m : plan.rootfs->mounts) {
+    if (!m.options.idmap) continue;
+    UniqueFd ns = FORKER_TRY(linux::make_userns_fd(m.uid_mappings, m.gid_mappings)
+                                 .context("mount " + m.destination));
+    m.userns_fd = ns.get();
+    plan.idmap_userns.push_back(std::move(ns));
+  }
   if (spec.process->capabilities)
     plan.capabilities = FORKER_TRY(linux::plan_capabilities(*spec.process->capabilities));
   if (plan.capabilities)
@@ -199,6 +207,8 @@ Result<Created> create_impl(const GlobalOptions& g, const CreateOptions& o, bool
 
   std::string fifo = dir.path() + "/exec.fifo";
   if (mkfifo(fifo.c_str(), 0622) < 0) return sys_error("mkfifo", fifo);
+  // Not the umask's 0600: a process.user other than root must be able to open it for writing.
+  if (chmod(fifo.c_str(), 0622) < 0) return sys_error("chmod", fifo);
   plan.exec_fifo = UniqueFd(open(fifo.c_str(), O_PATH | O_CLOEXEC));
   if (!plan.exec_fifo) return sys_error("open", fifo);
 

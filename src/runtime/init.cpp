@@ -100,6 +100,15 @@ Status prepare(InitPlan& plan, const SyncChannel& ch, std::string& state_json,
   linux::Kernel& k = linux::real_kernel();
   state_json = FORKER_TRY(ch.expect(SyncStep::kGo));
   FORKER_TRY(join_namespaces(plan, k));
+  // In a user namespace our ids are still the host's, unmapped there (files we create would
+  // fail with EOVERFLOW): become its root, as runc does. Raw syscalls: glibc's setxid would
+  // try to signal threads this clone does not have. EINVAL: 0 is not mapped; keep our ids.
+  if (plan.rootfs && plan.rootfs->in_userns) {
+    if (syscall(SYS_setresgid, 0, 0, 0) < 0 && errno != EINVAL)
+      return sys_error("setresgid", "0 in the user namespace");
+    if (syscall(SYS_setresuid, 0, 0, 0) < 0 && errno != EINVAL)
+      return sys_error("setresuid", "0 in the user namespace");
+  }
   if (plan.unshare_flags && k.unshare(plan.unshare_flags) < 0)
     return sys_error("unshare", "namespaces");
   // The cgroup namespace is made after the parent placed us in our cgroup, so that cgroup
@@ -165,6 +174,7 @@ Status prepare(InitPlan& plan, const SyncChannel& ch, std::string& state_json,
 void close_inherited_fds(const InitPlan& plan, const SyncChannel& ch) {
   std::vector<int> keep = {ch.fd(), plan.console_socket.get(), plan.exec_fifo.get()};
   for (const auto& ns : plan.join_namespaces) keep.push_back(ns.fd.get());
+  for (const auto& fd : plan.idmap_userns) keep.push_back(fd.get());
   std::sort(keep.begin(), keep.end());
   unsigned int next = 3u + static_cast<unsigned int>(plan.preserve_fds);
   for (int fd : keep) {
@@ -177,6 +187,13 @@ void close_inherited_fds(const InitPlan& plan, const SyncChannel& ch) {
 
 [[noreturn]] void run_init(InitPlan& plan, SyncChannel& ch) {
   close_inherited_fds(plan, ch);
+  // CVE-2019-5736: until execve this process runs the runtime's binary, and a container process
+  // could open it through /proc/PID/exe (and write it once no runtime runs). Non-dumpable, only
+  // CAP_SYS_PTRACE in the host's user namespace can; execve makes the program dumpable again.
+  // An exec'd process is visible in the container from birth. The init is not dumpable only
+  // after prepare: the parent writes its /proc files (id maps, oom_score_adj) before kGo, and
+  // prepare may write its own (timens_offsets); no container process exists before kReady.
+  if (plan.exec_mode) prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
   // Die with the runtime while it still holds the setup; cleared once ready.
   prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
   std::string state_json, exec_path;
@@ -184,6 +201,7 @@ void close_inherited_fds(const InitPlan& plan, const SyncChannel& ch) {
     auto _ = ch.send_error(st.error().add_context(plan.exec_mode ? "exec" : "container init"));
     _exit(1);
   }
+  prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
   prctl(PR_SET_PDEATHSIG, 0, 0, 0, 0);
   if (!ch.send(SyncStep::kReady)) _exit(1);
   ch.close();

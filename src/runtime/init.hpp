@@ -51,6 +51,7 @@ struct InitPlan {
   UniqueFd exec_fifo;       // O_PATH; opening it for writing blocks until `start`
   int preserve_fds = 0;
   bool new_keyring = true;
+  std::vector<UniqueFd> idmap_userns;  // owners of the fds RootfsPlan's idmapped mounts name
 };
 
 // Clones the init with CLONE_FLAGS and runs it; returns the child's pid (in our pid namespace)

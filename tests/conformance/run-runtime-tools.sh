@@ -195,7 +195,7 @@ snap_containers() { "$1" list -q 2>/dev/null | sort || true; }
 snap_mounts()     { awk '{print $5}' /proc/self/mountinfo | sort; }
 snap_cgroups()    { find /sys/fs/cgroup -mindepth 2 -type d 2>/dev/null | sort; }
 snap_bundles()    { ls -d /tmp/ocitest* 2>/dev/null | sort || true; }
-snap_procs()      { ls /proc | grep -E '^[0-9]+$' | sort; }
+snap_procs()      { local d; for d in /proc/[0-9]*; do echo "${d#/proc/}"; done | sort; }
 
 suite_proc() {  # $1 pid: is this a process the suite (or its containers) left?
   local p=$1 cmd root cwd
@@ -216,8 +216,8 @@ cleanup_after() {
     echo "container $x" >>"$leak"
     # SIGPIPE ignored: a poststop hook that does not read its stdin can kill
     # the runtime with SIGPIPE in the middle of delete (seen with crun 1.8)
-    local try
-    for try in 1 2 3; do
+    local _try
+    for _try in 1 2 3; do
       (trap '' PIPE
        timeout 10 "$rt" kill "$x" KILL >/dev/null 2>&1
        timeout 10 "$rt" delete -f "$x" >/dev/null 2>&1 || timeout 10 "$rt" delete "$x" >/dev/null 2>&1) || true

@@ -2,13 +2,15 @@
 //   probe cat FILE | ls DIR | stat PATH | isatty FD | cwd | hostname | domainname | id |
 //   status (/proc/self/status) | mountinfo | rlimit N | env | pid | sleep SECS | exit N |
 //   write PATH TEXT | mknod-null PATH | getcwd-errno | fds | readlink PATH | umask |
-//   uname (machine) | mknod-char PATH MAJOR MINOR
+//   uname (machine) | mknod-char PATH MAJOR MINOR |
+//   winsize FD | trap FILE | selfkill N | exes | open-write PATH | hold-exe PATH
 // Output is plain text on stdout; failures print "ERR <errno text>" and exit 1.
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
@@ -194,6 +196,91 @@ int main(int argc, char** argv) {
     unsigned min = argc > 4 ? static_cast<unsigned>(atoi(argv[4])) : 0;
     if (mknod(a, S_IFCHR | 0666, makedev(maj, min)) < 0) return err(a);
     std::printf("ok\n");
+    return 0;
+  }
+  if (q == "winsize") {
+    // probe winsize FD: the terminal's window size as "ROWS COLS" (TIOCGWINSZ).
+    winsize ws{};
+    if (ioctl(atoi(a), TIOCGWINSZ, &ws) < 0) return err("TIOCGWINSZ");
+    std::printf("%u %u\n", ws.ws_row, ws.ws_col);
+    return 0;
+  }
+  if (q == "trap") {
+    // probe trap FILE: handles every catchable signal by appending its number to FILE (one per
+    // line); SIGTERM is recorded and then ends the probe with 0. Prints "ready" first.
+    static const char* trap_file;
+    trap_file = a;
+    struct sigaction sa {};
+    sa.sa_handler = [](int sig) {
+      int fd = open(trap_file, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+      char buf[16];
+      int n = snprintf(buf, sizeof buf, "%d\n", sig);
+      if (fd >= 0) {
+        ssize_t ignored = write(fd, buf, static_cast<size_t>(n));
+        (void)ignored;
+        close(fd);
+      }
+      if (sig == SIGTERM) _exit(0);
+    };
+    sigemptyset(&sa.sa_mask);
+    for (int s = 1; s < 32; ++s)
+      if (s != SIGKILL && s != SIGSTOP && s != SIGCHLD) sigaction(s, &sa, nullptr);
+    std::printf("ready\n");
+    fflush(stdout);
+    for (;;) pause();
+  }
+  if (q == "selfkill") {
+    // probe selfkill N: sends itself signal N (a pid namespace's init cannot: run it without).
+    fflush(stdout);
+    kill(getpid(), atoi(a));
+    for (int i = 0; i < 100; ++i) usleep(10000);
+    std::printf("ERR still alive\n");
+    return 1;
+  }
+  if (q == "exes") {
+    // probe exes: "PID TARGET" of /proc/PID/exe for every process this probe can see.
+    DIR* d = opendir("/proc");
+    if (!d) return err("/proc");
+    while (dirent* e = readdir(d)) {
+      if (e->d_name[0] < '0' || e->d_name[0] > '9') continue;
+      char path[320], target[4096];
+      snprintf(path, sizeof path, "/proc/%s/exe", e->d_name);
+      ssize_t n = readlink(path, target, sizeof target - 1);
+      if (n < 0) continue;  // kernel threads, or gone meanwhile
+      target[n] = 0;
+      std::printf("%s %s\n", e->d_name, target);
+    }
+    closedir(d);
+    return 0;
+  }
+  if (q == "open-write") {
+    // probe open-write PATH: open(O_WRONLY) without creating or truncating; "ok" or ERR.
+    int fd = open(a, O_WRONLY | O_CLOEXEC);
+    if (fd < 0) return err(a);
+    close(fd);
+    std::printf("ok\n");
+    return 0;
+  }
+  if (q == "hold-exe") {
+    // probe hold-exe PATH: CVE-2019-5736's move. Opens PATH (say /proc/1/exe) with O_PATH and
+    // prints "held" (or ERR), then for up to 10 s tries to reopen that file for writing through
+    // /proc/self/fd. Prints "WRITABLE" the moment it could (it writes nothing), else "never".
+    int fd = open(a, O_PATH | O_CLOEXEC);
+    if (fd < 0) return err(a);
+    std::printf("held\n");
+    fflush(stdout);
+    char path[64];
+    snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
+    for (int i = 0; i < 1000; ++i) {
+      int w = open(path, O_WRONLY | O_CLOEXEC);
+      if (w >= 0) {
+        close(w);
+        std::printf("WRITABLE\n");
+        return 0;
+      }
+      usleep(10000);
+    }
+    std::printf("never\n");
     return 0;
   }
   std::printf("ERR unknown query %s\n", q.c_str());
