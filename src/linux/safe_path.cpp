@@ -1,6 +1,7 @@
 #include "linux/safe_path.hpp"
 
 #include <fcntl.h>
+#include <limits.h>
 #include <linux/openat2.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -30,8 +31,11 @@ Result<UniqueFd> open_in_root(int root_fd, const std::string& path, int flags,
   return UniqueFd(static_cast<int>(fd));
 }
 
-Result<UniqueFd> mkdir_all_in_root(int root_fd, const std::string& path, bool last_is_file,
-                                   mode_t mode) {
+namespace {
+
+Result<UniqueFd> mkdir_all_impl(int root_fd, const std::string& path, bool last_is_file,
+                                mode_t mode, int depth) {
+  if (depth > 40) return sys_error_errno(ELOOP, "mkdir", path);
   auto existing = open_in_root(root_fd, path, O_PATH);
   if (existing) return existing;
   if (existing.error().err != ENOENT) return existing;
@@ -47,6 +51,16 @@ Result<UniqueFd> mkdir_all_in_root(int root_fd, const std::string& path, bool la
     if (cur) continue;
     if (cur.error().err != ENOENT) return cur;
     UniqueFd dir = FORKER_TRY(open_in_root(root_fd, parent, O_DIRECTORY | O_RDONLY));
+    // A dangling symlink: create what it points to, resolved inside the root (as runc does),
+    // rather than failing with "no such file".
+    char link[PATH_MAX];
+    ssize_t n = readlinkat(dir.get(), parts[i].c_str(), link, sizeof link - 1);
+    if (n > 0) {
+      link[n] = 0;
+      std::string target = link[0] == '/' ? std::string(link) : parent + "/" + link;
+      for (size_t j = i + 1; j < parts.size(); ++j) target += "/" + parts[j];
+      return mkdir_all_impl(root_fd, target, last_is_file, mode, depth + 1);
+    }
     if (last && last_is_file) {
       int fd = openat(dir.get(), parts[i].c_str(),
                       O_CREAT | O_EXCL | O_NOFOLLOW | O_WRONLY | O_CLOEXEC, 0644);
@@ -56,8 +70,14 @@ Result<UniqueFd> mkdir_all_in_root(int root_fd, const std::string& path, bool la
       return sys_error("mkdir", prefix);
     }
   }
-  // A dangling symlink leaves the name taken but the target missing: that is an error.
   return open_in_root(root_fd, path, O_PATH);
+}
+
+}  // namespace
+
+Result<UniqueFd> mkdir_all_in_root(int root_fd, const std::string& path, bool last_is_file,
+                                   mode_t mode) {
+  return mkdir_all_impl(root_fd, path, last_is_file, mode, 0);
 }
 
 }  // namespace forker::linux

@@ -93,8 +93,8 @@ Status plan_init(const oci::Spec& spec, const CreateOptions& o, const std::strin
   plan.rlimits = FORKER_TRY(linux::plan_rlimits(spec.process->rlimits));
   if (spec.linux.seccomp) {
     plan.seccomp = FORKER_TRY(linux::compile_seccomp(*spec.linux.seccomp));
-    if (plan.seccomp->needs_listener)
-      return make_error("linux.seccomp: SCMP_ACT_NOTIFY is not supported yet");
+    if (plan.seccomp->needs_listener && spec.linux.seccomp->listener_path.empty())
+      return make_error("linux.seccomp: SCMP_ACT_NOTIFY needs listenerPath");
   }
   if (spec.linux.personality)
     plan.personality = FORKER_TRY(linux::plan_personality(*spec.linux.personality));
@@ -179,6 +179,18 @@ Result<int> ChildGuard::wait() {
 }
 
 Result<linux::CgroupHost> cgroup_host() { return linux::detect_cgroup_host(); }
+
+Status forward_seccomp_listener(const SyncChannel& ch, const oci::Spec& spec,
+                                const oci::ContainerState& st, pid_t pid, oci::ContainerStatus status) {
+  // runtime-spec: the listener goes to the agent at listenerPath with the process state.
+  UniqueFd listener = FORKER_TRY(ch.expect_fd(SyncStep::kSeccompFd));
+  std::string process_state = FORKER_TRY(linux::container_process_state_json(
+      "1.1.0", pid, spec.linux.seccomp->listener_metadata,
+      oci::state_json(st, status, false)));
+  return linux::send_seccomp_listener(listener.get(), spec.linux.seccomp->listener_path,
+                                      process_state)
+      .context("seccomp listener " + spec.linux.seccomp->listener_path);
+}
 
 Status write_pid_file(const std::string& path, pid_t pid) {
   if (path.empty()) return ok();
@@ -271,6 +283,8 @@ Result<Created> create_impl(const GlobalOptions& g, const CreateOptions& o, bool
     FORKER_TRY(run_hooks("createRuntime", spec.hooks.create_runtime, hook_state));
     FORKER_TRY(parent_end.send(SyncStep::kHooksDone));
   }
+  if (plan.seccomp && plan.seccomp->needs_listener)
+    FORKER_TRY(forward_seccomp_listener(parent_end, spec, st, st.pid, oci::ContainerStatus::Creating));
   FORKER_TRY(parent_end.expect(SyncStep::kReady));
   timer.lap("init ready");
 

@@ -139,6 +139,8 @@ Result<int> exec_container(const GlobalOptions& g, const ExecOptions& o) {
   plan.console_socket.reset();
   FORKER_TRY(cgroup.add_process(child.pid()).context("exec " + o.id));
   FORKER_TRY(parent_end.send(SyncStep::kGo, oci::state_json(st, status, false)));
+  if (plan.seccomp && plan.seccomp->needs_listener)
+    FORKER_TRY(forward_seccomp_listener(parent_end, spec, st, child.pid(), status).context("exec " + o.id));
   FORKER_TRY(parent_end.expect(SyncStep::kReady).context("exec " + o.id));
   FORKER_TRY(write_pid_file(o.pid_file, child.pid()));
   if (o.detach) {

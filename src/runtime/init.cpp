@@ -148,9 +148,15 @@ Status prepare(InitPlan& plan, const SyncChannel& ch, std::string& state_json,
   exec_path = FORKER_TRY(resolve_executable(plan.process.args[0], plan.process.env));
   if (plan.process.no_new_privileges && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
     return sys_error("prctl", "PR_SET_NO_NEW_PRIVS");
-  // Without no_new_privs, loading a filter needs CAP_SYS_ADMIN: load it before the drop.
-  if (plan.seccomp && !plan.process.no_new_privileges)
-    FORKER_TRY(linux::load_seccomp(*plan.seccomp).context("seccomp"));
+  // Without no_new_privs, loading a filter needs CAP_SYS_ADMIN: load it before the drop. A
+  // filter with a notify listener is loaded here too, so the listener can reach the parent.
+  if (plan.seccomp && (!plan.process.no_new_privileges || plan.seccomp->needs_listener)) {
+    int listener = FORKER_TRY(linux::load_seccomp(*plan.seccomp).context("seccomp"));
+    if (listener >= 0) {
+      UniqueFd owned(listener);
+      FORKER_TRY(ch.send_fd(SyncStep::kSeccompFd, listener));
+    }
+  }
   if (plan.capabilities) {
     FORKER_TRY(linux::drop_bounding_set(*plan.capabilities));
     FORKER_TRY(linux::keep_caps_across_setuid(true));
@@ -216,7 +222,7 @@ void close_inherited_fds(const InitPlan& plan, const SyncChannel& ch) {
   }
   if (auto st = run_hooks("startContainer", plan.start_container_hooks, state_json); !st)
     fail_after_ready(st.error());
-  if (plan.seccomp && plan.process.no_new_privileges) {
+  if (plan.seccomp && plan.process.no_new_privileges && !plan.seccomp->needs_listener) {
     if (auto st = linux::load_seccomp(*plan.seccomp); !st) fail_after_ready(st.error());
   }
   if (auto st = seal_fds(plan.preserve_fds); !st) fail_after_ready(st.error());

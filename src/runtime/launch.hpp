@@ -55,6 +55,10 @@ Status destroy_impl(oci::StateDir& dir, const oci::ContainerState& st);
 Result<int> wait_forwarding_signals(ChildGuard& child);
 
 Result<linux::CgroupHost> cgroup_host();
+// Receives the init's seccomp notify fd and hands it to the agent at listenerPath.
+Status forward_seccomp_listener(const SyncChannel& ch, const oci::Spec& spec,
+                                const oci::ContainerState& st, pid_t pid,
+                                oci::ContainerStatus status);
 int exit_code_of(int wait_status);
 Status write_pid_file(const std::string& path, pid_t pid);
 

@@ -15,6 +15,28 @@ struct Header {
   uint32_t length;
 };
 
+// The inverse of send_error.
+Error decode_error(const std::string& payload) {
+  Error e;
+  std::vector<std::string> parts;
+  size_t start = 0;
+  for (size_t i = 0; i <= payload.size(); ++i) {
+    if (i == payload.size() || payload[i] == '\0') {
+      parts.emplace_back(payload.substr(start, i - start));
+      start = i + 1;
+    }
+  }
+  if (parts.size() < 3) {
+    e.op = "container init failed";
+    return e;
+  }
+  e.err = atoi(parts[0].c_str());
+  e.op = parts[1];
+  e.object = parts[2];
+  for (size_t i = 3; i < parts.size(); ++i) e.context.push_back(parts[i]);
+  return e;
+}
+
 }  // namespace
 
 Result<std::pair<SyncChannel, SyncChannel>> SyncChannel::make_pair() {
@@ -63,29 +85,58 @@ Result<std::string> SyncChannel::expect(SyncStep step) const {
   Header h;
   memcpy(&h, buf.data(), sizeof h);
   std::string payload(buf.data() + sizeof h, static_cast<size_t>(n) - sizeof h);
-  if (h.step == static_cast<uint32_t>(SyncStep::kError)) {
-    Error e;
-    std::vector<std::string> parts;
-    size_t start = 0;
-    for (size_t i = 0; i <= payload.size(); ++i) {
-      if (i == payload.size() || payload[i] == '\0') {
-        parts.emplace_back(payload.substr(start, i - start));
-        start = i + 1;
-      }
-    }
-    if (parts.size() >= 3) {
-      e.err = atoi(parts[0].c_str());
-      e.op = parts[1];
-      e.object = parts[2];
-      for (size_t i = 3; i < parts.size(); ++i) e.context.push_back(parts[i]);
-    } else {
-      e.op = "container init failed";
-    }
-    return e;
-  }
+  if (h.step == static_cast<uint32_t>(SyncStep::kError)) return decode_error(payload);
   if (h.step != static_cast<uint32_t>(step))
     return make_error("unexpected sync message " + std::to_string(h.step));
   return payload;
+}
+
+Status SyncChannel::send_fd(SyncStep step, int fd) const {
+  Header h{static_cast<uint32_t>(step), 0};
+  iovec iov{&h, sizeof h};
+  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
+  msghdr msg{};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = control;
+  msg.msg_controllen = sizeof control;
+  cmsghdr* c = CMSG_FIRSTHDR(&msg);
+  c->cmsg_level = SOL_SOCKET;
+  c->cmsg_type = SCM_RIGHTS;
+  c->cmsg_len = CMSG_LEN(sizeof(int));
+  memcpy(CMSG_DATA(c), &fd, sizeof fd);
+  for (;;) {
+    if (sendmsg(fd_.get(), &msg, MSG_NOSIGNAL) >= 0) return ok();
+    if (errno != EINTR) return sys_error("sendmsg", "sync socket");
+  }
+}
+
+Result<UniqueFd> SyncChannel::expect_fd(SyncStep step) const {
+  std::vector<char> buf(sizeof(Header) + kMaxMessage);
+  iovec iov{buf.data(), buf.size()};
+  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
+  msghdr msg{};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = control;
+  msg.msg_controllen = sizeof control;
+  ssize_t n;
+  do {
+    n = recvmsg(fd_.get(), &msg, MSG_CMSG_CLOEXEC);
+  } while (n < 0 && errno == EINTR);
+  if (n < 0) return sys_error("recvmsg", "sync socket");
+  if (n == 0) return make_error("container init exited before it was ready");
+  Header h;
+  memcpy(&h, buf.data(), sizeof h);
+  if (h.step == static_cast<uint32_t>(SyncStep::kError))
+    return decode_error(std::string(buf.data() + sizeof h, static_cast<size_t>(n) - sizeof h));
+  if (h.step != static_cast<uint32_t>(step))
+    return make_error("unexpected sync message " + std::to_string(h.step) + " (waiting for an fd)");
+  cmsghdr* c = CMSG_FIRSTHDR(&msg);
+  if (!c || c->cmsg_type != SCM_RIGHTS) return make_error("sync message without an fd");
+  int fd;
+  memcpy(&fd, CMSG_DATA(c), sizeof fd);
+  return UniqueFd(fd);
 }
 
 }  // namespace forker::runtime

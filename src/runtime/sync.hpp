@@ -18,6 +18,7 @@ enum class SyncStep : uint32_t {
   kHooksDone,         // parent -> child
   kReady,             // child -> parent: about to wait for start (or exec); payload: pid
   kError,             // child -> parent: payload is a serialised Error
+  kSeccompFd,         // child -> parent: the seccomp notify listener, as SCM_RIGHTS
 };
 
 class SyncChannel {
@@ -32,6 +33,9 @@ class SyncChannel {
   Status send_error(const Error& error) const;
   // Waits for STEP; a kError message or EOF becomes an Error.
   Result<std::string> expect(SyncStep step) const;
+  // A step carrying one fd.
+  Status send_fd(SyncStep step, int fd) const;
+  Result<UniqueFd> expect_fd(SyncStep step) const;
 
  private:
   UniqueFd fd_;
