@@ -82,9 +82,15 @@ Status write_memory_and_swap(const std::string& dir, const oci::MemoryResources&
 }
 
 Status apply_memory(const V1Dirs& dirs, const oci::MemoryResources& m) {
-  if (m.kernel) return make_error("linux.resources.memory.kernel: not supported");
-  if (m.kernel_tcp) return make_error("linux.resources.memory.kernelTCP: not supported");
   std::string dir = FORKER_TRY(dir_for(dirs, "memory", "linux.resources.memory"));
+  // Kernel memory limits: deprecated, and Linux 6.x accepts but ignores the kmem one; written
+  // while the files exist, an error where they are gone.
+  if (m.kernel)
+    FORKER_TRY(write_knob(dir, "memory.kmem.limit_in_bytes", num(*m.kernel),
+                          "linux.resources.memory.kernel"));
+  if (m.kernel_tcp)
+    FORKER_TRY(write_knob(dir, "memory.kmem.tcp.limit_in_bytes", num(*m.kernel_tcp),
+                          "linux.resources.memory.kernelTCP"));
   if (m.check_before_update.value_or(false) && m.limit && *m.limit > 0) {
     int64_t usage = FORKER_TRY(read_int(dir + "/memory.usage_in_bytes"));
     if (usage > *m.limit)

@@ -10,6 +10,8 @@
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
+#include "core/file.hpp"
+#include "core/strings.hpp"
 #include "core/unique_fd.hpp"
 #include "linux/idmap.hpp"
 #include "linux/safe_path.hpp"
@@ -243,6 +245,23 @@ Status setup_dev(Kernel& k, const RootfsPlan& plan, int root_fd) {
   return ok();
 }
 
+// The mount point holding PATH: the longest mount point in mountinfo that is a prefix of it.
+Status make_parent_mount_private(Kernel& k, const std::string& path) {
+  auto text = read_file("/proc/self/mountinfo");
+  if (!text) return std::move(text).error();
+  std::string best = "/";
+  for (const auto& line : split(*text, '\n')) {
+    auto fields = split(line, ' ');
+    if (fields.size() < 5) continue;
+    const std::string& mp = fields[4];
+    bool prefix = mp == "/" || path == mp || path.starts_with(mp + "/");
+    if (prefix && mp.size() > best.size()) best = mp;
+  }
+  if (k.mount(nullptr, best.c_str(), nullptr, MS_PRIVATE, nullptr) < 0)
+    return mount_error("propagation", "", best, MS_PRIVATE);
+  return ok();
+}
+
 }  // namespace
 
 std::vector<oci::Device> default_devices() {
@@ -316,6 +335,9 @@ Status prepare_rootfs(Kernel& k, const RootfsPlan& plan) {
   // Nothing we mount may propagate back to the host.
   if (k.mount(nullptr, "/", nullptr, plan.root_propagation, nullptr) < 0)
     return mount_error("propagation", "", "/", plan.root_propagation);
+  // pivot_root refuses a new root whose parent mount is shared (rootfsPropagation "shared"
+  // leaves it so): make just that parent mount private.
+  if (plan.root_propagation & MS_SHARED) FORKER_TRY(make_parent_mount_private(k, plan.rootfs));
   // pivot_root needs the new root to be a mount point.
   if (k.mount(plan.rootfs.c_str(), plan.rootfs.c_str(), nullptr, MS_BIND | MS_REC, nullptr) < 0)
     return mount_error("bind", plan.rootfs, plan.rootfs, MS_BIND | MS_REC);
@@ -336,12 +358,18 @@ Status enter_rootfs(Kernel& k, const RootfsPlan& plan) {
     if (k.chdir("/") < 0) return sys_error("chdir", "/");
     return ok();
   }
+  UniqueFd oldroot(open("/", O_DIRECTORY | O_RDONLY | O_CLOEXEC));
+  if (!oldroot) return sys_error("open", "/");
   UniqueFd newroot(open(plan.rootfs.c_str(), O_DIRECTORY | O_RDONLY | O_CLOEXEC));
   if (!newroot) return sys_error("open", plan.rootfs);
   if (k.fchdir(newroot.get()) < 0) return sys_error("fchdir", plan.rootfs);
   // pivot_root(".", ".") stacks the old root on top of the new one; detaching "." then drops
   // the old root without needing a directory for it inside the image.
   if (k.pivot_root(".", ".") < 0) return sys_error("pivot_root", plan.rootfs);
+  // "." is still the new root's mount (covered by the old root): mount(2) on it would make the
+  // container's own mounts rslave (an "rshared" mount would end up private). Step onto the old
+  // root itself, as runc does.
+  if (k.fchdir(oldroot.get()) < 0) return sys_error("fchdir", "old root");
   // Keep the unmount of the old root from propagating to the host.
   if (k.mount(nullptr, ".", nullptr, MS_SLAVE | MS_REC, nullptr) < 0)
     return mount_error("propagation", "", "old root", MS_SLAVE | MS_REC);

@@ -36,6 +36,8 @@ Result<int> run_container(const GlobalOptions& g, const CreateOptions& o, bool d
 Status kill_container(const GlobalOptions& g, const std::string& id, int signal, bool all);
 Status delete_container(const GlobalOptions& g, const std::string& id, bool force);
 Result<std::string> container_state(const GlobalOptions& g, const std::string& id);
+// The pids in the container's cgroup (runc ps).
+Result<std::vector<pid_t>> container_pids(const GlobalOptions& g, const std::string& id);
 
 struct ListEntry {
   oci::ContainerState state;

@@ -80,7 +80,9 @@ Result<oci::Process> exec_process(const ExecOptions& o, const oci::Spec& spec) {
 Result<int> exec_container(const GlobalOptions& g, const ExecOptions& o) {
   auto st = FORKER_TRY(oci::read_state(g.root, o.id).context("exec " + o.id));
   auto status = oci::derive_status(g.root + "/" + o.id, st);
-  if (status != oci::ContainerStatus::Running && status != oci::ContainerStatus::Created)
+  // Not into a created container either: until start its init is still the runtime binary,
+  // and a process there holding /proc/1/exe could reopen it for writing (CVE-2019-5736).
+  if (status != oci::ContainerStatus::Running)
     return make_error(std::string("exec ") + o.id + ": cannot exec in a container that is " +
                       oci::status_name(status));
   auto spec = FORKER_TRY(oci::parse_spec(st.config_json).context("exec " + o.id));

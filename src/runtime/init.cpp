@@ -148,6 +148,9 @@ Status prepare(InitPlan& plan, const SyncChannel& ch, std::string& state_json,
   exec_path = FORKER_TRY(resolve_executable(plan.process.args[0], plan.process.env));
   if (plan.process.no_new_privileges && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
     return sys_error("prctl", "PR_SET_NO_NEW_PRIVS");
+  // Before the filter, which may not allow close_range: everything above the preserved fds is
+  // closed at execve (our own later fds are all O_CLOEXEC).
+  FORKER_TRY(seal_fds(plan.preserve_fds));
   // Without no_new_privs, loading a filter needs CAP_SYS_ADMIN: load it before the drop. A
   // filter with a notify listener is loaded here too, so the listener can reach the parent.
   if (plan.seccomp && (!plan.process.no_new_privileges || plan.seccomp->needs_listener)) {
@@ -225,7 +228,6 @@ void close_inherited_fds(const InitPlan& plan, const SyncChannel& ch) {
   if (plan.seccomp && plan.process.no_new_privileges && !plan.seccomp->needs_listener) {
     if (auto st = linux::load_seccomp(*plan.seccomp); !st) fail_after_ready(st.error());
   }
-  if (auto st = seal_fds(plan.preserve_fds); !st) fail_after_ready(st.error());
   auto argv = c_strings(plan.process.args);
   auto envp = c_strings(plan.process.env);
   execve(exec_path.c_str(), argv.data(), envp.data());

@@ -124,10 +124,17 @@ Status destroy_impl(oci::StateDir& dir, const oci::ContainerState& st) {
 
 Status delete_container(const GlobalOptions& g, const std::string& id, bool force) {
   auto dir = oci::StateDir::open(g.root, id);
-  if (!dir) return std::move(dir).error().add_context("delete " + id);
+  if (!dir) {
+    // Like runc, --force on a container that is already gone succeeds: containerd's shim
+    // cleanup and podman both force-delete after a normal delete.
+    std::string state_file = g.root + "/" + id + "/state.json";
+    if (force && access(state_file.c_str(), F_OK) < 0 && errno == ENOENT) return ok();
+    return std::move(dir).error().add_context("delete " + id);
+  }
   auto st = FORKER_TRY(dir->load().context("delete " + id));
   auto status = oci::derive_status(dir->path(), st);
-  if ((status == oci::ContainerStatus::Running || status == oci::ContainerStatus::Paused) && !force)
+  // runtime-spec: deleting a container that is not stopped is an error (without --force).
+  if (status != oci::ContainerStatus::Stopped && !force)
     return make_error(std::string("delete ") + id + ": cannot delete a container that is " +
                       oci::status_name(status) + " (use --force)");
   return destroy_impl(*dir, st).context("delete " + id);
@@ -152,6 +159,13 @@ Status kill_container(const GlobalOptions& g, const std::string& id, int signal,
 Result<std::string> container_state(const GlobalOptions& g, const std::string& id) {
   auto st = FORKER_TRY(oci::read_state(g.root, id).context("state " + id));
   return oci::state_json(st, oci::derive_status(g.root + "/" + id, st), true);
+}
+
+Result<std::vector<pid_t>> container_pids(const GlobalOptions& g, const std::string& id) {
+  auto st = FORKER_TRY(oci::read_state(g.root, id).context("ps " + id));
+  auto host = FORKER_TRY(cgroup_host());
+  auto cg = FORKER_TRY(linux::Cgroup::open(host, st.cgroups_path).context("ps " + id));
+  return cg.pids().context("ps " + id);
 }
 
 Result<std::vector<ListEntry>> list_containers(const GlobalOptions& g) {

@@ -91,7 +91,9 @@ TEST_F(Lifecycle, ListShowsContainers) {
   auto j = nlohmann::json::parse(b.oci({"list", "-f", "json"}).out);
   ASSERT_EQ(j.size(), 1u);
   EXPECT_EQ(j[0]["status"], "created");
-  EXPECT_EQ(b.oci({"delete", b.id()}).status, 0);
+  // runtime-spec: deleting a container that is not stopped is an error without --force.
+  EXPECT_NE(b.oci({"delete", b.id()}).status, 0);
+  EXPECT_EQ(b.oci({"delete", "--force", b.id()}).status, 0);
 }
 
 }  // namespace

@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <iostream>
 #include <nlohmann/json.hpp>
@@ -16,7 +17,7 @@
 namespace forker::cli {
 
 struct Commands {
-  CLI::App *create, *start, *run, *state, *kill, *del, *list, *exec, *spec, *features;
+  CLI::App *create, *start, *run, *state, *kill, *del, *list, *exec, *spec, *features, *ps;
   runtime::CreateOptions create_opts;
   bool detach = false;
   std::string id;
@@ -24,6 +25,7 @@ struct Commands {
   bool all = false;
   bool force = false;
   std::string list_format = "table";
+  std::string ps_format = "table";
   bool quiet = false;
   runtime::ExecOptions exec_opts;
   std::vector<std::string> exec_env, exec_caps, exec_gids;
@@ -80,6 +82,48 @@ int print_list(Globals& g, Commands& c) {
     std::printf("%-12s %-8d %-10s %-40s %-30s %s\n", e.state.id.c_str(), alive ? e.state.pid : 0,
                 oci::status_name(e.status), e.state.bundle.c_str(), e.state.created.c_str(),
                 e.state.owner.empty() ? "root" : e.state.owner.c_str());
+  }
+  return 0;
+}
+
+// runc ps: the container's pids as a JSON array, or the lines of ps(1) (default `ps -ef`)
+// whose PID column holds one of them.
+int print_ps(Globals& g, Commands& c) {
+  auto pids = runtime::container_pids(g.options, c.id);
+  if (!pids) return fail(pids.error());
+  if (c.ps_format == "json") {
+    std::printf("%s\n", nlohmann::json(*pids).dump().c_str());
+    return 0;
+  }
+  std::string cmd = "ps";
+  auto args = c.ps->remaining();
+  if (args.empty()) args = {"-ef"};
+  for (const auto& a : args) {
+    cmd += " '";
+    for (char ch : a) cmd += ch == '\'' ? std::string("'\\''") : std::string(1, ch);
+    cmd += "'";
+  }
+  FILE* f = popen(cmd.c_str(), "r");
+  if (!f) return fail(sys_error("ps", cmd));
+  std::string text;
+  char buf[4096];
+  for (size_t n; (n = fread(buf, 1, sizeof buf, f)) > 0;) text.append(buf, n);
+  if (pclose(f) != 0) return fail(make_error("ps: " + cmd + " failed"));
+  auto lines = split(text, '\n');
+  if (lines.empty()) return 0;
+  auto header = split(lines[0], ' ');
+  std::erase(header, std::string());
+  auto col = std::find(header.begin(), header.end(), "PID");
+  if (col == header.end()) return fail(make_error("ps: no PID column in: " + lines[0]));
+  size_t idx = static_cast<size_t>(col - header.begin());
+  std::printf("%s\n", lines[0].c_str());
+  for (size_t i = 1; i < lines.size(); ++i) {
+    auto fields = split(lines[i], ' ');
+    std::erase(fields, std::string());
+    if (fields.size() <= idx) continue;
+    auto pid = parse_uint(fields[idx]);
+    if (pid && std::find(pids->begin(), pids->end(), static_cast<pid_t>(*pid)) != pids->end())
+      std::printf("%s\n", lines[i].c_str());
   }
   return 0;
 }
@@ -145,6 +189,10 @@ std::shared_ptr<Commands> register_commands(CLI::App& app, Globals&) {
   c->spec->add_flag("--rootless", c->spec_rootless);
   c->spec->add_option("-b,--bundle", c->spec_bundle);
   c->features = app.add_subcommand("features", "show the runtime's features");
+  c->ps = app.add_subcommand("ps", "list the processes in a container");
+  c->ps->add_option("-f,--format", c->ps_format)->check(CLI::IsMember({"table", "json"}));
+  c->ps->add_option("id", c->id)->required();
+  c->ps->allow_extras();
   return c;
 }
 
@@ -211,6 +259,7 @@ int run_selected(CLI::App& app, Globals& g, const std::shared_ptr<Commands>& cp)
     return code ? *code : report(code.error());
   }
   if (c.spec->parsed()) return write_spec(c);
+  if (c.ps->parsed()) return print_ps(g, c);
   if (c.features->parsed()) {
     std::printf("%s", oci::features_json().c_str());
     return 0;
