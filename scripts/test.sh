@@ -22,6 +22,21 @@ before=$(scripts/leftovers.sh)
 echo "== unit and integration tests (ctest)"
 ctest --test-dir build --output-on-failure --timeout 300 || status=1
 
+# The host has hybrid cgroups; the same integration tests run again on a pure cgroup v2
+# kernel in a throw-away qemu VM (../shared/tools/cgroup2-vm, see ../shared/notes/cgroup2-vm.md).
+vm=../shared/tools/cgroup2-vm/run-in-vm.sh
+if [ -x "$vm" ] && [ "${FORKER_SKIP_VM:-0}" != 1 ]; then
+  echo "== integration tests on cgroup v2 (qemu VM)"
+  "$vm" --host-root --timeout 1200 -- ./build/tests/integration_tests --gtest_brief=1
+  rc=$?
+  case $rc in
+    0) ;;
+    124) echo "cgroup2 VM: timed out after 1200 s"; status=1 ;;
+    125) echo "cgroup2 VM: could not boot or set up"; status=1 ;;
+    *) echo "cgroup2 VM: tests failed ($rc)"; status=1 ;;
+  esac
+fi
+
 echo "== leftover check"
 after=$(scripts/leftovers.sh)
 if [ "$before" != "$after" ]; then

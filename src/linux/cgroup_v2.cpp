@@ -1,5 +1,6 @@
 // cgroup v2 limit writers (Documentation/admin-guide/cgroup-v2.rst): the OCI fields, written in
 // v1 terms, converted to the unified interface the way runc and crun convert them.
+#include <fcntl.h>
 #include <time.h>
 
 #include <algorithm>
@@ -8,6 +9,8 @@
 
 #include "core/file.hpp"
 #include "core/strings.hpp"
+#include "core/unique_fd.hpp"
+#include "linux/cgroup_bpf.hpp"
 #include "linux/cgroup_limits.hpp"
 
 namespace forker::linux::cgroup_internal {
@@ -197,10 +200,13 @@ Result<std::string> v2_swap_max(const oci::MemoryResources& m) {
 }
 
 Status apply_v2(const std::string& dir, const oci::Resources& r) {
-  // v2 enforces device rules with an eBPF program, which is not written yet; taking the rules
-  // without enforcing them would leave every device open.
-  if (!r.devices.empty())
-    return make_error("linux.resources.devices: cgroup v2 device filter not implemented yet");
+  // v2 enforces device rules with an eBPF program attached to the cgroup.
+  if (!r.devices.empty()) {
+    auto program = FORKER_TRY(device_filter_program(r.devices));
+    UniqueFd fd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    if (!fd) return sys_error("open", dir);
+    FORKER_TRY(attach_device_filter(fd.get(), program, dir).context("linux.resources.devices"));
+  }
   if (r.network)
     return make_error("linux.resources.network: net_cls/net_prio do not exist on cgroup v2");
   if (r.memory) FORKER_TRY(apply_memory(dir, *r.memory));

@@ -96,8 +96,10 @@ Result<MountOptions> parse_mount_options(const std::vector<std::string>& options
       out.recursive_idmap = opt == "ridmap";
       continue;
     }
-    if (opt == "tmpcopyup")
-      return make_error("mount option tmpcopyup: not supported yet");
+    if (opt == "tmpcopyup") {
+      out.tmpcopyup = true;
+      continue;
+    }
     if (opt == "nosymfollow") {
       out.recursive_set |= 0;  // plain nosymfollow is a per-mount flag (MS_NOSYMFOLLOW)
       out.flags |= 256;        // MS_NOSYMFOLLOW, absent from older glibc headers

@@ -16,6 +16,7 @@ struct MountOptions {
   unsigned long long recursive_clear = 0;  // MOUNT_ATTR_* from rrw, rsuid, ...
   bool idmap = false;            // idmap / ridmap
   bool recursive_idmap = false;  // ridmap
+  bool tmpcopyup = false;        // tmpfs only: copy the covered directory's contents into it
   std::string data;              // filesystem-specific options, comma-joined
 };
 

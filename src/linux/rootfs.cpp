@@ -1,5 +1,6 @@
 #include "linux/rootfs.hpp"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <linux/openat2.h>
@@ -123,6 +124,73 @@ Status mount_cgroup(Kernel& k, const RootfsPlan& plan, const MountStep& m, int r
   return ok();
 }
 
+// tmpcopyup: copies the tree in directory SRC (the one a tmpfs now covers) into DST (the new
+// tmpfs): directories, files, symlinks and device nodes with their owners and modes, as runc.
+Status copy_tree(int src, int dst, const std::string& shown) {
+  UniqueFd dup_fd(fcntl(src, F_DUPFD_CLOEXEC, 0));
+  if (!dup_fd) return sys_error("tmpcopyup: dup", shown);
+  DIR* dir = fdopendir(dup_fd.get());
+  if (!dir) return sys_error("tmpcopyup: opendir", shown);
+  dup_fd.release();
+  struct DirCloser {
+    DIR* d;
+    ~DirCloser() { closedir(d); }
+  } closer{dir};
+  while (dirent* e = readdir(dir)) {
+    std::string name = e->d_name;
+    if (name == "." || name == "..") continue;
+    std::string path = shown + "/" + name;
+    struct stat st {};
+    if (fstatat(src, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) < 0)
+      return sys_error("tmpcopyup: stat", path);
+    mode_t perm = st.st_mode & 07777;
+    if (S_ISDIR(st.st_mode)) {
+      if (mkdirat(dst, name.c_str(), 0700) < 0) return sys_error("tmpcopyup: mkdir", path);
+      UniqueFd s(openat(src, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+      UniqueFd d(openat(dst, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+      if (!s || !d) return sys_error("tmpcopyup: open", path);
+      FORKER_TRY(copy_tree(s.get(), d.get(), path));
+      if (fchown(d.get(), st.st_uid, st.st_gid) < 0 || fchmod(d.get(), perm) < 0)
+        return sys_error("tmpcopyup: chown/chmod", path);
+    } else if (S_ISREG(st.st_mode)) {
+      UniqueFd s(openat(src, name.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
+      UniqueFd d(openat(dst, name.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+                        0600));
+      if (!s || !d) return sys_error("tmpcopyup: open", path);
+      char buf[65536];
+      for (;;) {
+        ssize_t n = read(s.get(), buf, sizeof buf);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) return sys_error("tmpcopyup: read", path);
+        if (n == 0) break;
+        for (ssize_t off = 0; off < n;) {
+          ssize_t w = write(d.get(), buf + off, static_cast<size_t>(n - off));
+          if (w < 0 && errno == EINTR) continue;
+          if (w < 0) return sys_error("tmpcopyup: write", path);
+          off += w;
+        }
+      }
+      if (fchown(d.get(), st.st_uid, st.st_gid) < 0 || fchmod(d.get(), perm) < 0)
+        return sys_error("tmpcopyup: chown/chmod", path);
+    } else if (S_ISLNK(st.st_mode)) {
+      char target[PATH_MAX];
+      ssize_t n = readlinkat(src, name.c_str(), target, sizeof target - 1);
+      if (n < 0) return sys_error("tmpcopyup: readlink", path);
+      target[n] = '\0';
+      if (symlinkat(target, dst, name.c_str()) < 0) return sys_error("tmpcopyup: symlink", path);
+      if (fchownat(dst, name.c_str(), st.st_uid, st.st_gid, AT_SYMLINK_NOFOLLOW) < 0)
+        return sys_error("tmpcopyup: chown", path);
+    } else {
+      if (mknodat(dst, name.c_str(), st.st_mode, st.st_rdev) < 0)
+        return sys_error("tmpcopyup: mknod", path);
+      if (fchownat(dst, name.c_str(), st.st_uid, st.st_gid, AT_SYMLINK_NOFOLLOW) < 0 ||
+          fchmodat(dst, name.c_str(), perm, 0) < 0)
+        return sys_error("tmpcopyup: chown/chmod", path);
+    }
+  }
+  return ok();
+}
+
 Status apply_mount(Kernel& k, const RootfsPlan& plan, const MountStep& m, int root_fd) {
   if (m.kind == MountKind::Cgroup) return mount_cgroup(k, plan, m, root_fd);
   std::string shown = host_path(plan.rootfs, m.destination);
@@ -167,6 +235,12 @@ Status apply_mount(Kernel& k, const RootfsPlan& plan, const MountStep& m, int ro
     }
   } else {
     const char* src = m.source.empty() ? m.type.c_str() : m.source.c_str();
+    // tmpcopyup: keep a handle on the directory the tmpfs is about to cover, to copy it in.
+    UniqueFd covered;
+    if (o.tmpcopyup && m.type == "tmpfs") {
+      covered.reset(openat(target.get(), ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+      if (!covered) return sys_error("open", shown);
+    }
     if (k.mount(src, tpath.c_str(), m.type.c_str(), flags, data) < 0) {
       // sysfs cannot be mounted without a network namespace of our own (or in a user
       // namespace); fall back to a recursive bind of the host's /sys, as runc does.
@@ -180,6 +254,18 @@ Status apply_mount(Kernel& k, const RootfsPlan& plan, const MountStep& m, int ro
       } else {
         return mount_error(m.type, src, shown, flags);
       }
+    }
+    if (covered) {
+      // Copied before any read-only remount: a tmpfs mounted "ro" gets its files first.
+      UniqueFd fresh = FORKER_TRY(open_in_root(root_fd, m.destination, O_RDONLY | O_DIRECTORY));
+      if ((flags & MS_RDONLY) &&
+          k.mount(nullptr, fd_path(fresh.get()).c_str(), nullptr, MS_REMOUNT | (flags & ~MS_RDONLY),
+                  data) < 0)
+        return mount_error("remount", "", shown, flags & ~MS_RDONLY);
+      FORKER_TRY(copy_tree(covered.get(), fresh.get(), shown));
+      if ((flags & MS_RDONLY) &&
+          k.mount(nullptr, fd_path(fresh.get()).c_str(), nullptr, MS_REMOUNT | flags, data) < 0)
+        return mount_error("remount", "", shown, flags);
     }
   }
   if (!o.propagation && !o.recursive_set && !o.recursive_clear) return ok();

@@ -247,7 +247,8 @@ Result<Created> create_impl(const GlobalOptions& g, const CreateOptions& o, bool
   }
 
   auto [parent_end, child_end] = FORKER_TRY(SyncChannel::make_pair());
-  Spawned spawned = FORKER_TRY(spawn_init(plan, clone_flags, child_end, parent_end));
+  Spawned spawned =
+      FORKER_TRY(spawn_init(plan, clone_flags, child_end, parent_end, cgroup.unified_dir_fd()));
   ChildGuard child(std::move(spawned));
   plan.console_socket.reset();
   plan.exec_fifo.reset();
@@ -258,7 +259,8 @@ Result<Created> create_impl(const GlobalOptions& g, const CreateOptions& o, bool
     FORKER_TRY(write_file(proc + "/uid_map", id_map_text(spec.linux.uid_mappings)).context("uidMappings"));
     FORKER_TRY(write_file(proc + "/gid_map", id_map_text(spec.linux.gid_mappings)).context("gidMappings"));
   }
-  FORKER_TRY(cgroup.add_process(child.pid()).context("cgroup " + cg_path));
+  if (cgroup.unified_dir_fd() < 0)  // born inside it on a v2 host
+    FORKER_TRY(cgroup.add_process(child.pid()).context("cgroup " + cg_path));
   if (spec.process->oom_score_adj)
     FORKER_TRY(write_file("/proc/" + std::to_string(child.pid()) + "/oom_score_adj",
                           std::to_string(*spec.process->oom_score_adj)));

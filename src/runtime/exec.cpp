@@ -137,9 +137,11 @@ Result<int> exec_container(const GlobalOptions& g, const ExecOptions& o) {
   auto cgroup = FORKER_TRY(linux::Cgroup::open(host, st.cgroups_path).context("exec " + o.id));
 
   auto [parent_end, child_end] = FORKER_TRY(SyncChannel::make_pair());
-  ChildGuard child(FORKER_TRY(spawn_init(plan, 0, child_end, parent_end)));
+  ChildGuard child(
+      FORKER_TRY(spawn_init(plan, 0, child_end, parent_end, cgroup.unified_dir_fd())));
   plan.console_socket.reset();
-  FORKER_TRY(cgroup.add_process(child.pid()).context("exec " + o.id));
+  if (cgroup.unified_dir_fd() < 0)  // on v2 it was born inside
+    FORKER_TRY(cgroup.add_process(child.pid()).context("exec " + o.id));
   FORKER_TRY(parent_end.send(SyncStep::kGo, oci::state_json(st, status, false)));
   if (plan.seccomp && plan.seccomp->needs_listener)
     FORKER_TRY(forward_seccomp_listener(parent_end, spec, st, child.pid(), status).context("exec " + o.id));

@@ -115,8 +115,13 @@ Status prepare(InitPlan& plan, const SyncChannel& ch, std::string& state_json,
   // becomes the namespace's root.
   if (plan.new_cgroupns && k.unshare(CLONE_NEWCGROUP) < 0) return sys_error("unshare", "cgroup");
   if (plan.new_timens) {
+    // unshare makes the namespace for our children; the offsets can be written until a process
+    // enters it; then we enter it ourselves (execve does that only since Linux 6.2).
     if (k.unshare(CLONE_NEWTIME) < 0) return sys_error("unshare", "time");
-    FORKER_TRY(write_time_offsets(plan));  // allowed until a process enters; execve enters it
+    FORKER_TRY(write_time_offsets(plan));
+    UniqueFd ns(open("/proc/self/ns/time_for_children", O_RDONLY | O_CLOEXEC));
+    if (!ns) return sys_error("open", "/proc/self/ns/time_for_children");
+    if (k.setns(ns.get(), CLONE_NEWTIME) < 0) return sys_error("setns", "time");
   }
   if (plan.set_hostname && k.sethostname(plan.hostname.data(), plan.hostname.size()) < 0)
     return sys_error("sethostname", plan.hostname);
@@ -263,13 +268,19 @@ Result<std::string> resolve_executable(const std::string& arg0,
 }
 
 Result<Spawned> spawn_init(InitPlan& plan, int clone_flags, SyncChannel& child_end,
-                           SyncChannel& parent_end) {
+                           SyncChannel& parent_end, int cgroup_fd) {
   int pidfd = -1;
   clone_args args{};
   args.flags = static_cast<uint64_t>(clone_flags) | CLONE_PIDFD;
   args.pidfd = reinterpret_cast<uint64_t>(&pidfd);
   args.exit_signal = SIGCHLD;
+  if (cgroup_fd >= 0) {
+    args.flags |= CLONE_INTO_CGROUP;
+    args.cgroup = static_cast<uint64_t>(cgroup_fd);
+  }
   long pid = syscall(SYS_clone3, &args, sizeof args);
+  if (pid < 0 && errno == ENOSYS && cgroup_fd >= 0)
+    return sys_error("clone3 CLONE_INTO_CGROUP", "container init");
   if (pid < 0 && errno == ENOSYS) {
     // clone3 is Linux 5.3+; the old clone has the same fork-like form without a stack.
     pid = syscall(SYS_clone, clone_flags | SIGCHLD, nullptr, nullptr, nullptr, 0);

@@ -60,8 +60,10 @@ struct Spawned {
   pid_t pid = -1;
   UniqueFd pidfd;
 };
+// With cgroup_fd >= 0 (a cgroup v2 directory) the child is born in that cgroup
+// (CLONE_INTO_CGROUP), which spares the parent the migration.
 Result<Spawned> spawn_init(InitPlan& plan, int clone_flags, SyncChannel& child_end,
-                           SyncChannel& parent_end);
+                           SyncChannel& parent_end, int cgroup_fd = -1);
 
 // Looks ARG0 up in PATH (from ENV, else the default PATH) as execvp would, in the current root.
 Result<std::string> resolve_executable(const std::string& arg0, const std::vector<std::string>& env);

@@ -59,8 +59,11 @@ Result<int> parse_signal(const std::string& name) {
     if (abbrev && s == abbrev) return sig;
   }
   if (s.starts_with("RTMIN")) {
-    auto off = s.size() == 5 ? std::optional<int64_t>(0) : parse_int(s.substr(6));
-    if (off && SIGRTMIN + *off <= SIGRTMAX) return static_cast<int>(SIGRTMIN + *off);
+    // Only "RTMIN" and "RTMIN+N": "RTMIN-1" or "RTMINx1" must not pass as RTMIN+1.
+    std::optional<int64_t> off;
+    if (s.size() == 5) off = 0;
+    else if (s[5] == '+') off = parse_int(s.substr(6));
+    if (off && *off >= 0 && SIGRTMIN + *off <= SIGRTMAX) return static_cast<int>(SIGRTMIN + *off);
   }
   return make_error("invalid signal " + name);
 }
@@ -68,9 +71,11 @@ Result<int> parse_signal(const std::string& name) {
 Status start_impl(const std::string& state_dir, const oci::ContainerState& st,
                   const oci::Spec& spec) {
   std::string fifo = state_dir + "/exec.fifo";
+  // The pidfd first: once the fifo has a reader the init goes on to exec, and a short-lived
+  // process can exit and be reaped (by conmon or the shim) before pidfd_open.
+  UniqueFd pidfd = FORKER_TRY(open_pidfd(st));
   UniqueFd fd(open(fifo.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC));
   if (!fd) return sys_error("open", fifo);
-  UniqueFd pidfd = FORKER_TRY(open_pidfd(st));
   pollfd p[2] = {{fd.get(), POLLIN, 0}, {pidfd.get(), POLLIN, 0}};
   for (;;) {
     int n = poll(p, 2, -1);

@@ -1,5 +1,7 @@
 // config.json "mounts", root.readonly, linux.maskedPaths and linux.readonlyPaths.
+#include <linux/magic.h>
 #include <sys/mount.h>
+#include <sys/vfs.h>
 #include <sys/stat.h>
 
 #include <algorithm>
@@ -196,6 +198,18 @@ TEST_F(ConfigMounts, DefaultDevShmAndMqueue) {
 }
 
 TEST_F(ConfigMounts, DefaultCgroupMountHasEveryHierarchy) {
+  struct statfs sfs {};
+  if (statfs("/sys/fs/cgroup", &sfs) == 0 && sfs.f_type == CGROUP2_SUPER_MAGIC) {
+    // A cgroup v2 host: the mount is the container's own cgroup2 tree, read-only.
+    std::string mi = mountinfo();
+    std::string top = mountinfo_line(mi, "/sys/fs/cgroup");
+    EXPECT_EQ(fstype(top), "cgroup2") << mi;
+    EXPECT_TRUE(has_option(mount_options(top), "ro")) << top;
+    auto r = run({"probe", "cat", "/sys/fs/cgroup/cgroup.procs"});
+    EXPECT_EQ(r.status, 0) << r.err;
+    EXPECT_EQ(r.out, "1\n") << "only the probe is in the container's cgroup";
+    return;
+  }
   std::vector<std::string> host;
   for (const auto& e : std::filesystem::directory_iterator("/sys/fs/cgroup"))
     if (e.is_directory()) host.push_back(e.path().filename().string());

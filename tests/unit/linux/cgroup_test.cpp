@@ -688,10 +688,10 @@ TEST_F(CgroupV2, UnifiedMap) {
 TEST_F(CgroupV2, RefusesWhatV2CannotDo) {
   oci::Resources r;
   r.devices.push_back({false, "a", std::nullopt, std::nullopt, "rwm"});
+  // A plain directory is no cgroup: attaching the device filter fails, naming the field.
   auto st = cgroup_internal::apply_v2(dir_, r);
   ASSERT_FALSE(st);
-  EXPECT_EQ(st.error().message(),
-            "linux.resources.devices: cgroup v2 device filter not implemented yet");
+  EXPECT_THAT(st.error().message(), HasSubstr("linux.resources.devices"));
 
   r = {};
   r.network = oci::NetworkResources{};
