@@ -338,9 +338,11 @@ Result<Cgroup> Cgroup::create(const CgroupHost& host, const std::string& path,
   return err.add_context("create cgroup " + path);
 }
 
-Result<Cgroup> Cgroup::open(const CgroupHost& host, const std::string& path) {
+Result<Cgroup> Cgroup::open(const CgroupHost& host, const std::string& path,
+                            std::vector<std::string> created) {
   FORKER_TRY(check_resolved(path));
   Cgroup cg(host, path);
+  cg.created_ = std::move(created);
   const std::string& probe = cg.pids_dir();
   if (!is_dir(probe)) return sys_error_errno(ENOENT, "open cgroup", probe);
   if (host.layout == CgroupLayout::kV2) {

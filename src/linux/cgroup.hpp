@@ -75,7 +75,9 @@ class [[nodiscard]] Cgroup {
   static Result<Cgroup> create(const CgroupHost& host, const std::string& path,
                                const oci::Resources* resources);
   // Reattaches to an existing cgroup (kill, delete, update, pause from another invocation).
-  static Result<Cgroup> open(const CgroupHost& host, const std::string& path);
+  // CREATED, as create_dirs() listed it then, lets destroy() remove the parents create() made.
+  static Result<Cgroup> open(const CgroupHost& host, const std::string& path,
+                             std::vector<std::string> created = {});
 
   Cgroup(Cgroup&& other) noexcept;
   Cgroup& operator=(Cgroup&& other) noexcept;
@@ -112,6 +114,8 @@ class [[nodiscard]] Cgroup {
   const CgroupHost& host() const { return host_; }
   // Every leaf directory, v1 ones first, the unified one last.
   std::vector<std::string> dirs() const;
+  // The directories create() made (leaves and parents), for the container's state.
+  const std::vector<std::string>& created_dirs() const { return created_; }
 
  private:
   Cgroup(const CgroupHost& host, std::string path);

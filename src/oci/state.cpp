@@ -100,6 +100,7 @@ json to_json(const ContainerState& st) {
               {"created", st.created},
               {"owner", st.owner},
               {"cgroups_path", st.cgroups_path},
+              {"cgroup_dirs_created", st.cgroup_dirs_created},
               {"systemd_cgroup", st.systemd_cgroup},
               {"annotations", st.annotations},
               {"config", st.config_json}};
@@ -117,6 +118,7 @@ Result<ContainerState> from_json(const std::string& text, const std::string& pat
     st.created = j.at("created").get<std::string>();
     st.owner = j.value("owner", "");
     st.cgroups_path = j.value("cgroups_path", "");
+    st.cgroup_dirs_created = j.value("cgroup_dirs_created", std::vector<std::string>{});
     st.systemd_cgroup = j.value("systemd_cgroup", false);
     st.annotations = j.value("annotations", std::map<std::string, std::string>{});
     st.config_json = j.value("config", "");

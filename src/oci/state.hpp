@@ -28,6 +28,7 @@ struct ContainerState {
   std::string created;  // RFC 3339 with nanoseconds, UTC
   std::string owner;
   std::string cgroups_path;  // as resolved by the runtime
+  std::vector<std::string> cgroup_dirs_created;  // removed on delete when empty
   std::map<std::string, std::string> annotations;
   std::string config_json;  // the config.json text given to create, for exec and hooks
   bool systemd_cgroup = false;

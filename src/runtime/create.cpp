@@ -274,6 +274,7 @@ Result<Created> create_impl(const GlobalOptions& g, const CreateOptions& o, bool
   st.created = oci::rfc3339_now();
   st.owner = "";
   st.cgroups_path = cg_path;
+  st.cgroup_dirs_created = cgroup.created_dirs();
   st.annotations = spec.annotations;
   st.config_json = config_text;
   // The validation suite and runc give hooks "created" from prestart on.

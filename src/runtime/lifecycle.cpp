@@ -108,7 +108,7 @@ Status start_container(const GlobalOptions& g, const std::string& id) {
 
 Status destroy_impl(oci::StateDir& dir, const oci::ContainerState& st) {
   auto host = FORKER_TRY(cgroup_host());
-  auto cg = linux::Cgroup::open(host, st.cgroups_path);
+  auto cg = linux::Cgroup::open(host, st.cgroups_path, st.cgroup_dirs_created);
   if (cg) {
     auto _ = cg->kill_all(SIGKILL);
   }

@@ -51,7 +51,8 @@ Status SyncChannel::send(SyncStep step, std::string_view payload) const {
   std::string buf(sizeof(Header) + payload.size(), '\0');
   Header h{static_cast<uint32_t>(step), static_cast<uint32_t>(payload.size())};
   memcpy(buf.data(), &h, sizeof h);
-  memcpy(buf.data() + sizeof h, payload.data(), payload.size());
+  // An empty string_view may hold a null data(): memcpy from null is undefined even for 0 bytes.
+  if (!payload.empty()) memcpy(buf.data() + sizeof h, payload.data(), payload.size());
   for (;;) {
     ssize_t n = ::send(fd_.get(), buf.data(), buf.size(), MSG_NOSIGNAL);
     if (n >= 0) return ok();

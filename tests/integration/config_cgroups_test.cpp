@@ -83,8 +83,32 @@ TEST_F(ConfigCgroups, CgroupsPathPlacesTheContainer) {
   auto r = b.oci({"delete", "-f", b.id()});
   EXPECT_EQ(r.status, 0) << r.err;
   EXPECT_FALSE(std::filesystem::exists(host_dir));
-  EXPECT_TRUE(std::filesystem::exists(is_v2_host() ? "/sys/fs/cgroup" + parent
-                                                   : "/sys/fs/cgroup/memory" + parent));
+  // The parent did not exist before create made it: delete removes it too, now it is empty.
+  EXPECT_FALSE(std::filesystem::exists(is_v2_host() ? "/sys/fs/cgroup" + parent
+                                                    : "/sys/fs/cgroup/memory" + parent));
+}
+
+TEST_F(ConfigCgroups, DeleteKeepsAParentThatExistedBefore) {
+  auto& b = bundle();
+  std::string parent = "/" + b.id("-pre");
+  std::vector<std::string> made;
+  std::error_code ec;
+  for (const auto& h : std::filesystem::directory_iterator("/sys/fs/cgroup", ec)) {
+    std::string d = h.path().string() + parent;
+    if (std::filesystem::exists(h.path() / "cgroup.procs") && mkdir(d.c_str(), 0755) == 0)
+      made.push_back(d);
+  }
+  on_teardown([made] {
+    for (const auto& d : made) rmdir(d.c_str());
+  });
+  ASSERT_FALSE(made.empty());
+  config()["linux"]["cgroupsPath"] = parent + "/c1";
+  auto r = run({"probe", "pid"});
+  EXPECT_EQ(r.status, 0) << r.err;
+  for (const auto& d : made) {
+    EXPECT_TRUE(std::filesystem::is_directory(d)) << d;
+    EXPECT_FALSE(std::filesystem::exists(d + "/c1")) << d;
+  }
 }
 
 TEST_F(ConfigCgroups, RelativeCgroupsPath) {
