@@ -380,6 +380,7 @@ Result<RootfsPlan> plan_rootfs(const oci::Spec& spec, const std::string& bundle,
   plan.root_propagation = spec.linux.rootfs_propagation.empty()
                               ? (MS_SLAVE | MS_REC)
                               : parse_propagation(spec.linux.rootfs_propagation);
+  plan.root_propagation_given = !spec.linux.rootfs_propagation.empty();
   plan.in_userns = spec.has_namespace("user");
   plan.new_cgroupns = spec.find_namespace("cgroup") && spec.find_namespace("cgroup")->path.empty();
   plan.mount_label = spec.linux.mount_label;
@@ -421,9 +422,10 @@ Status prepare_rootfs(Kernel& k, const RootfsPlan& plan) {
   // Nothing we mount may propagate back to the host.
   if (k.mount(nullptr, "/", nullptr, plan.root_propagation, nullptr) < 0)
     return mount_error("propagation", "", "/", plan.root_propagation);
-  // pivot_root refuses a new root whose parent mount is shared (rootfsPropagation "shared"
-  // leaves it so): make just that parent mount private.
-  if (plan.root_propagation & MS_SHARED) FORKER_TRY(make_parent_mount_private(k, plan.rootfs));
+  // pivot_root refuses a new root whose parent mount is shared, and an unbindable parent
+  // cannot be bound: for those rootfsPropagation values make just that parent mount private.
+  if (plan.root_propagation & (MS_SHARED | MS_UNBINDABLE))
+    FORKER_TRY(make_parent_mount_private(k, plan.rootfs));
   // pivot_root needs the new root to be a mount point.
   if (k.mount(plan.rootfs.c_str(), plan.rootfs.c_str(), nullptr, MS_BIND | MS_REC, nullptr) < 0)
     return mount_error("bind", plan.rootfs, plan.rootfs, MS_BIND | MS_REC);
@@ -465,6 +467,11 @@ Status enter_rootfs(Kernel& k, const RootfsPlan& plan) {
 }
 
 Status finish_rootfs(Kernel& k, const RootfsPlan& plan) {
+  // A given rootfsPropagation applies to the container's "/", which exists only now (before
+  // pivot_root it reached the old root); private needs no second step. As runc does.
+  if (plan.root_propagation_given && !(plan.root_propagation & MS_PRIVATE) &&
+      k.mount(nullptr, "/", nullptr, plan.root_propagation, nullptr) < 0)
+    return mount_error("propagation", "", "/", plan.root_propagation);
   UniqueFd root(open("/", O_PATH | O_DIRECTORY | O_CLOEXEC));
   if (!root) return sys_error("open", "/");
   for (const auto& p : plan.readonly_paths) {

@@ -36,6 +36,7 @@ struct CgroupMountEntry {
 struct RootfsPlan {
   std::string rootfs;  // absolute host path
   unsigned long root_propagation = 0;
+  bool root_propagation_given = false;  // linux.rootfsPropagation set: applied to "/" again
   bool readonly = false;
   bool no_pivot = false;
   bool new_cgroupns = false;

@@ -39,8 +39,10 @@ std::string describe_fd(int fd) {
 
 KernelCall KernelCall::mount(std::string source, std::string target, std::string fstype,
                              unsigned long flags, std::string data) {
-  return {"mount", {std::move(source), std::move(target), std::move(fstype), std::move(data)},
-          flags, {}};
+  return {"mount",
+          {std::move(source), std::move(target), std::move(fstype), std::move(data)},
+          flags,
+          {}};
 }
 KernelCall KernelCall::umount2(std::string target, int flags) {
   return {"umount2", {std::move(target)}, static_cast<unsigned long long>(flags), {}};
@@ -109,8 +111,7 @@ void RecordingKernel::fail_nth(size_t n, int err) {
 }
 
 void RecordingKernel::fail_first(const std::string& name, int err) {
-  failures_.push_back(
-      {[name](size_t, const KernelCall& c) { return c.name == name; }, err, false});
+  failures_.push_back({[name](size_t, const KernelCall& c) { return c.name == name; }, err, false});
 }
 
 void RecordingKernel::fail_when(std::function<bool(const KernelCall&)> match, int err) {

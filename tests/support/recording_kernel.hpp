@@ -4,7 +4,8 @@
 // File descriptors differ from run to run, so an fd argument (fchdir, mknodat's dirfd, ...) and a
 // "/proc/self/fd/N" path are recorded as the path they name at the time of the call (readlink of
 // /proc/self/fd/N). A test can then compare whole sequences:
-//   EXPECT_THAT(k.calls(), ElementsAre(KernelCall::fchdir(rootfs), KernelCall::pivot_root(".", ".")));
+//   EXPECT_THAT(k.calls(), ElementsAre(KernelCall::fchdir(rootfs), KernelCall::pivot_root(".",
+//   ".")));
 #pragma once
 
 #include <cstddef>
@@ -22,7 +23,8 @@ struct KernelCall {
   std::string name;               // the syscall: "mount", "pivot_root", ...
   std::vector<std::string> args;  // string arguments in order; a null pointer is ""
   unsigned long long flags = 0;   // the call's flags (mount flags, nstype, mknod mode, ...)
-  std::vector<unsigned long long> extra;  // further numbers: mount_setattr {set, clear}, mknod {dev}
+  std::vector<unsigned long long>
+      extra;  // further numbers: mount_setattr {set, clear}, mknod {dev}
 
   bool operator==(const KernelCall&) const = default;
 

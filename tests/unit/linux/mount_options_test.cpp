@@ -60,19 +60,16 @@ TEST_P(FlagOptions, SetsAndClears) {
 
 INSTANTIATE_TEST_SUITE_P(
     All, FlagOptions,
-    ::testing::Values(FlagCase{"ro", "rw", MS_RDONLY}, FlagCase{"nosuid", "suid", MS_NOSUID},
-                      FlagCase{"nodev", "dev", MS_NODEV}, FlagCase{"noexec", "exec", MS_NOEXEC},
-                      FlagCase{"sync", "async", MS_SYNCHRONOUS},
-                      FlagCase{"dirsync", nullptr, MS_DIRSYNC},
-                      FlagCase{"remount", nullptr, MS_REMOUNT},
-                      FlagCase{"mand", "nomand", MS_MANDLOCK},
-                      FlagCase{"noatime", "atime", MS_NOATIME},
-                      FlagCase{"nodiratime", "diratime", MS_NODIRATIME},
-                      FlagCase{"relatime", "norelatime", MS_RELATIME},
-                      FlagCase{"strictatime", "nostrictatime", MS_STRICTATIME},
-                      FlagCase{"lazytime", "nolazytime", MS_LAZYTIME},
-                      FlagCase{"silent", "loud", MS_SILENT}, FlagCase{"bind", nullptr, MS_BIND},
-                      FlagCase{"rbind", nullptr, MS_BIND | MS_REC}),
+    ::testing::Values(
+        FlagCase{"ro", "rw", MS_RDONLY}, FlagCase{"nosuid", "suid", MS_NOSUID},
+        FlagCase{"nodev", "dev", MS_NODEV}, FlagCase{"noexec", "exec", MS_NOEXEC},
+        FlagCase{"sync", "async", MS_SYNCHRONOUS}, FlagCase{"dirsync", nullptr, MS_DIRSYNC},
+        FlagCase{"remount", nullptr, MS_REMOUNT}, FlagCase{"mand", "nomand", MS_MANDLOCK},
+        FlagCase{"noatime", "atime", MS_NOATIME}, FlagCase{"nodiratime", "diratime", MS_NODIRATIME},
+        FlagCase{"relatime", "norelatime", MS_RELATIME},
+        FlagCase{"strictatime", "nostrictatime", MS_STRICTATIME},
+        FlagCase{"lazytime", "nolazytime", MS_LAZYTIME}, FlagCase{"silent", "loud", MS_SILENT},
+        FlagCase{"bind", nullptr, MS_BIND}, FlagCase{"rbind", nullptr, MS_BIND | MS_REC}),
     [](const auto& info) { return std::string(info.param.set); });
 
 TEST(ParseMountOptions, FlagsCombine) {
@@ -106,17 +103,16 @@ TEST_P(Propagation, OptionAndRootfsPropagation) {
   EXPECT_EQ(parse_propagation(c.name), c.flags);
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    All, Propagation,
-    ::testing::Values(PropagationCase{"private", MS_PRIVATE},
-                      PropagationCase{"rprivate", MS_PRIVATE | MS_REC},
-                      PropagationCase{"shared", MS_SHARED},
-                      PropagationCase{"rshared", MS_SHARED | MS_REC},
-                      PropagationCase{"slave", MS_SLAVE},
-                      PropagationCase{"rslave", MS_SLAVE | MS_REC},
-                      PropagationCase{"unbindable", MS_UNBINDABLE},
-                      PropagationCase{"runbindable", MS_UNBINDABLE | MS_REC}),
-    [](const auto& info) { return std::string(info.param.name); });
+INSTANTIATE_TEST_SUITE_P(All, Propagation,
+                         ::testing::Values(PropagationCase{"private", MS_PRIVATE},
+                                           PropagationCase{"rprivate", MS_PRIVATE | MS_REC},
+                                           PropagationCase{"shared", MS_SHARED},
+                                           PropagationCase{"rshared", MS_SHARED | MS_REC},
+                                           PropagationCase{"slave", MS_SLAVE},
+                                           PropagationCase{"rslave", MS_SLAVE | MS_REC},
+                                           PropagationCase{"unbindable", MS_UNBINDABLE},
+                                           PropagationCase{"runbindable", MS_UNBINDABLE | MS_REC}),
+                         [](const auto& info) { return std::string(info.param.name); });
 
 TEST(ParseMountOptions, LastPropagationWins) {
   EXPECT_EQ(parse({"rshared", "private"}).propagation, static_cast<unsigned long>(MS_PRIVATE));
@@ -227,7 +223,8 @@ TEST(MountFlagsToString, Names) {
   EXPECT_EQ(mount_flags_to_string(0), "0");
   EXPECT_EQ(mount_flags_to_string(MS_RDONLY), "MS_RDONLY");
   EXPECT_EQ(mount_flags_to_string(MS_BIND | MS_REC), "MS_BIND|MS_REC");
-  EXPECT_EQ(mount_flags_to_string(MS_BIND | MS_REMOUNT | MS_RDONLY), "MS_RDONLY|MS_REMOUNT|MS_BIND");
+  EXPECT_EQ(mount_flags_to_string(MS_BIND | MS_REMOUNT | MS_RDONLY),
+            "MS_RDONLY|MS_REMOUNT|MS_BIND");
   EXPECT_EQ(mount_flags_to_string(MS_SLAVE | MS_REC), "MS_REC|MS_SLAVE");
   EXPECT_EQ(mount_flags_to_string(MS_MOVE), "MS_MOVE");
   EXPECT_EQ(mount_flags_to_string(MS_PRIVATE), "MS_PRIVATE");

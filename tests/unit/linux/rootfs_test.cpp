@@ -4,9 +4,9 @@
 
 #include <fcntl.h>
 #include <gmock/gmock.h>
-#include <sched.h>
 #include <gtest/gtest.h>
 #include <linux/mount.h>
+#include <sched.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
@@ -193,7 +193,7 @@ TEST_F(PlanRootfsTest, BindSourceRelativeToBundle) {
   EXPECT_EQ(p.mounts[0].source, bundle_.path() + "/data");
   EXPECT_EQ(p.mounts[1].source, bundle_.path() + "/./sub/x");
   EXPECT_EQ(p.mounts[2].source, "/abs/path");
-  EXPECT_EQ(p.mounts[3].source, "tmpfs");          // not a path: left alone
+  EXPECT_EQ(p.mounts[3].source, "tmpfs");  // not a path: left alone
   EXPECT_EQ(p.mounts[4].source, "relative-name");
 }
 
@@ -330,8 +330,8 @@ TEST_F(RootfsSequenceTest, EnterWithPivotRoot) {
   RootfsPlan p = simple_plan();
   auto s = enter_rootfs(k_, p);
   ASSERT_TRUE(s) << s.error().message();
-  EXPECT_THAT(k_.calls(), ElementsAre(K::fchdir(p.rootfs), K::pivot_root(".", "."),
-                                      K::fchdir("/"), K::mount("", ".", "", MS_SLAVE | MS_REC),
+  EXPECT_THAT(k_.calls(), ElementsAre(K::fchdir(p.rootfs), K::pivot_root(".", "."), K::fchdir("/"),
+                                      K::mount("", ".", "", MS_SLAVE | MS_REC),
                                       K::umount2(".", MNT_DETACH), K::chdir("/")));
 }
 
@@ -402,11 +402,10 @@ TEST_F(RootfsSequenceTest, PrepareSimpleTmpfs) {
   auto s = prepare_rootfs(k_, p);
   ASSERT_TRUE(s) << s.error().message();
   EXPECT_TRUE(fs::is_directory(p.rootfs + "/tmp"));  // the target was made inside the rootfs
-  EXPECT_THAT(k_.calls(),
-              ElementsAre(K::mount("", "/", "", MS_SLAVE | MS_REC),
-                          K::mount(p.rootfs, p.rootfs, "", MS_BIND | MS_REC),
-                          K::mount("tmpfs", p.rootfs + "/tmp", "tmpfs", MS_NOSUID | MS_NODEV,
-                                   "size=1m")));
+  EXPECT_THAT(k_.calls(), ElementsAre(K::mount("", "/", "", MS_SLAVE | MS_REC),
+                                      K::mount(p.rootfs, p.rootfs, "", MS_BIND | MS_REC),
+                                      K::mount("tmpfs", p.rootfs + "/tmp", "tmpfs",
+                                               MS_NOSUID | MS_NODEV, "size=1m")));
 }
 
 TEST_F(RootfsSequenceTest, PrepareRemountFlagNeverReachesANewMount) {
@@ -436,7 +435,8 @@ TEST_F(RootfsSequenceTest, PrepareFirstMountFails) {
   auto s = prepare_rootfs(k_, p);
   ASSERT_FALSE(s);
   EXPECT_EQ(s.error().err, EACCES);
-  EXPECT_EQ(s.error().message(), "mount propagation on / (flags MS_REC|MS_SLAVE): Permission denied");
+  EXPECT_EQ(s.error().message(),
+            "mount propagation on / (flags MS_REC|MS_SLAVE): Permission denied");
   EXPECT_EQ(k_.calls().size(), 1u);
 }
 
@@ -456,8 +456,8 @@ TEST_F(RootfsSequenceTest, PrepareMountFailureNamesTypeTargetAndFlags) {
                ENODEV);
   auto s = prepare_rootfs(k_, p);
   ASSERT_FALSE(s);
-  EXPECT_EQ(s.error().message(), "mount tmpfs on " + p.rootfs +
-                                     "/tmp (flags MS_RDONLY|MS_NOSUID): No such device");
+  EXPECT_EQ(s.error().message(),
+            "mount tmpfs on " + p.rootfs + "/tmp (flags MS_RDONLY|MS_NOSUID): No such device");
 }
 
 TEST_F(RootfsSequenceTest, PrepareBindMount) {
@@ -483,8 +483,8 @@ TEST_F(RootfsSequenceTest, PrepareBindMount) {
   ASSERT_EQ(k_.calls().size(), 5u);
   EXPECT_EQ(k_.calls()[2], K::mount(src, p.rootfs + "/mnt/data", "", MS_BIND | MS_REC));
   // Per-mount flags need a remount of the bind.
-  EXPECT_EQ(k_.calls()[3], K::mount("", p.rootfs + "/mnt/data", "",
-                                    MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID));
+  EXPECT_EQ(k_.calls()[3],
+            K::mount("", p.rootfs + "/mnt/data", "", MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID));
   EXPECT_EQ(k_.calls()[4], K::mount(file.source, p.rootfs + "/etc/file", "", MS_BIND));
 }
 
@@ -497,8 +497,7 @@ TEST_F(RootfsSequenceTest, PrepareBindMissingSource) {
   p.mounts = {m};
   auto s = prepare_rootfs(k_, p);
   ASSERT_FALSE(s);
-  EXPECT_EQ(s.error().message(),
-            "stat bind source " + m.source + ": No such file or directory");
+  EXPECT_EQ(s.error().message(), "stat bind source " + m.source + ": No such file or directory");
 }
 
 TEST_F(RootfsSequenceTest, PrepareProcOnSymlinkRefused) {
@@ -514,9 +513,11 @@ TEST_F(RootfsSequenceTest, PrepareProcOnSymlinkRefused) {
   p.mounts = {m};
   auto s = prepare_rootfs(k_, p);
   ASSERT_FALSE(s);
-  EXPECT_THAT(s.error().message(), HasSubstr("mount proc on " + p.rootfs + "/proc: target is a symlink"));
-  EXPECT_THAT(k_.calls_named("mount"), ElementsAre(K::mount("", "/", "", MS_SLAVE | MS_REC),
-                                                   K::mount(p.rootfs, p.rootfs, "", MS_BIND | MS_REC)));
+  EXPECT_THAT(s.error().message(),
+              HasSubstr("mount proc on " + p.rootfs + "/proc: target is a symlink"));
+  EXPECT_THAT(k_.calls_named("mount"),
+              ElementsAre(K::mount("", "/", "", MS_SLAVE | MS_REC),
+                          K::mount(p.rootfs, p.rootfs, "", MS_BIND | MS_REC)));
 }
 
 TEST_F(RootfsSequenceTest, PrepareSharedRootMakesParentPrivate) {
@@ -619,14 +620,13 @@ TEST_F(RootfsSequenceTest, FinishMasksAndReadonly) {
   p.readonly = true;
   auto s = finish_rootfs(k_, p);
   ASSERT_TRUE(s) << s.error().message();
-  EXPECT_THAT(
-      k_.calls(),
-      ElementsAre(K::mount("/proc/sys", "/proc/sys", "", MS_BIND | MS_REC),
-                  K::mount("", "/proc/sys", "",
-                           MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC),
-                  K::mount("/dev/null", "/proc/version", "", MS_BIND),
-                  K::mount("tmpfs", "/proc/sys", "tmpfs", MS_RDONLY, "size=0k"),
-                  K::mount("", "/", "", MS_BIND | MS_REMOUNT | MS_RDONLY)));
+  EXPECT_THAT(k_.calls(), ElementsAre(K::mount("/proc/sys", "/proc/sys", "", MS_BIND | MS_REC),
+                                      K::mount("", "/proc/sys", "",
+                                               MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID |
+                                                   MS_NODEV | MS_NOEXEC),
+                                      K::mount("/dev/null", "/proc/version", "", MS_BIND),
+                                      K::mount("tmpfs", "/proc/sys", "tmpfs", MS_RDONLY, "size=0k"),
+                                      K::mount("", "/", "", MS_BIND | MS_REMOUNT | MS_RDONLY)));
 }
 
 TEST_F(RootfsSequenceTest, FinishReadonlyRootFailure) {
@@ -654,7 +654,8 @@ TEST(RecordingKernel, FailNthCountsFromNow) {
   EXPECT_EQ(errno, ENOENT);
   EXPECT_EQ(k.chdir("/d"), 0);
   EXPECT_THAT(k.failed(), ElementsAre(2u));
-  EXPECT_THAT(k.calls(), ElementsAre(K::chdir("/a"), K::chdir("/b"), K::chdir("/c"), K::chdir("/d")));
+  EXPECT_THAT(k.calls(),
+              ElementsAre(K::chdir("/a"), K::chdir("/b"), K::chdir("/c"), K::chdir("/d")));
 }
 
 TEST(RecordingKernel, FailFirstByName) {
@@ -664,8 +665,8 @@ TEST(RecordingKernel, FailFirstByName) {
   EXPECT_EQ(k.unshare(CLONE_NEWNS), -1);
   EXPECT_EQ(errno, EINVAL);
   EXPECT_EQ(k.unshare(CLONE_NEWNS), 0);
-  EXPECT_THAT(k.calls(), ElementsAre(K::sethostname("box"), K::unshare(CLONE_NEWNS),
-                                     K::unshare(CLONE_NEWNS)));
+  EXPECT_THAT(k.calls(),
+              ElementsAre(K::sethostname("box"), K::unshare(CLONE_NEWNS), K::unshare(CLONE_NEWNS)));
 }
 
 TEST(RecordingKernel, RecordsFdsAsPaths) {

@@ -235,9 +235,7 @@ TEST_F(SafePathTest, SymlinkLoopGivesEloop) {
   EXPECT_EQ(open.error().err, ELOOP);
 }
 
-TEST(FdPath, Format) {
-  EXPECT_EQ(fd_path(7), "/proc/self/fd/7");
-}
+TEST(FdPath, Format) { EXPECT_EQ(fd_path(7), "/proc/self/fd/7"); }
 
 TEST(HostPath, Joins) {
   EXPECT_EQ(host_path("/run/x/rootfs", "/proc"), "/run/x/rootfs/proc");

@@ -72,8 +72,8 @@ TEST(ParseSpec, UnknownPropertiesIgnored) {
 }
 
 TEST(ParseSpec, NullFieldsAreAbsent) {
-  Spec s = parse_ok(config({{"process", {{"args", {"sh"}}, {"oomScoreAdj", nullptr}}},
-                            {"hostname", nullptr}}));
+  Spec s = parse_ok(
+      config({{"process", {{"args", {"sh"}}, {"oomScoreAdj", nullptr}}}, {"hostname", nullptr}}));
   ASSERT_TRUE(s.process);
   EXPECT_FALSE(s.process->oom_score_adj);
   EXPECT_EQ(s.hostname, "");
@@ -103,7 +103,8 @@ TEST(ParseSpec, SectionsOfWrongType) {
   EXPECT_EQ(parse_err(config({{"annotations", json::array()}})),
             "annotations: expected an object of strings");
   EXPECT_EQ(parse_err(config({{"hostname", 5}})), "hostname: expected a string");
-  EXPECT_EQ(parse_err(config({{"root", {{"readonly", "yes"}}}})), "root.readonly: expected a boolean");
+  EXPECT_EQ(parse_err(config({{"root", {{"readonly", "yes"}}}})),
+            "root.readonly: expected a boolean");
 }
 
 TEST(ParseSpec, FirstErrorWins) {
@@ -239,23 +240,28 @@ TEST(ParseSpec, ProcessFieldErrors) {
             "process.capabilities.ambient[0]: expected a string");
   EXPECT_EQ(process_err({{"rlimits", {{{"type", "RLIMIT_NOFILE"}, {"hard", -1}}}}}),
             "process.rlimits[0].hard: expected an unsigned integer");
-  EXPECT_EQ(process_err({{"rlimits", {"RLIMIT_NOFILE"}}}), "process.rlimits[0]: expected an object");
+  EXPECT_EQ(process_err({{"rlimits", {"RLIMIT_NOFILE"}}}),
+            "process.rlimits[0]: expected an object");
   EXPECT_EQ(process_err({{"noNewPrivileges", 1}}), "process.noNewPrivileges: expected a boolean");
   EXPECT_EQ(process_err({{"oomScoreAdj", "high"}}), "process.oomScoreAdj: expected an integer");
-  EXPECT_EQ(process_err({{"oomScoreAdj", 4294967296LL}}), "process.oomScoreAdj: value out of range");
+  EXPECT_EQ(process_err({{"oomScoreAdj", 4294967296LL}}),
+            "process.oomScoreAdj: value out of range");
 }
 
 TEST(ParseSpec, UidOutOfRange) {
-  EXPECT_EQ(process_err({{"user", {{"uid", -1}}}}), "process.user.uid: expected an unsigned integer");
+  EXPECT_EQ(process_err({{"user", {{"uid", -1}}}}),
+            "process.user.uid: expected an unsigned integer");
   EXPECT_EQ(process_err({{"user", {{"uid", 1LL << 40}}}}), "process.user.uid: value out of range");
-  EXPECT_EQ(process_err({{"user", {{"gid", 4294967296LL}}}}), "process.user.gid: value out of range");
+  EXPECT_EQ(process_err({{"user", {{"gid", 4294967296LL}}}}),
+            "process.user.gid: value out of range");
   // The largest uid_t still fits.
   Spec s = parse_ok(config({{"process", {{"user", {{"uid", 4294967295LL}}}}}}));
   EXPECT_EQ(s.process->user.uid, 4294967295u);
 }
 
 TEST(ParseSpec, ProcessUnsupportedFields) {
-  EXPECT_EQ(process_err({{"user", {{"username", "root"}}}}), "process.user.username: is for Windows only");
+  EXPECT_EQ(process_err({{"user", {{"username", "root"}}}}),
+            "process.user.username: is for Windows only");
   EXPECT_EQ(process_err({{"commandLine", "sh"}}), "process.commandLine: is for Windows only");
   EXPECT_EQ(process_err({{"ioPriority", {{"class", "IOPRIO_CLASS_IDLE"}}}}),
             "process.ioPriority: not supported yet");
@@ -311,9 +317,9 @@ TEST(ParseSpec, MountErrors) {
 
 TEST(ParseSpec, AllSixHooks) {
   json hook = {{"path", "/bin/hook"}, {"args", {"hook", "a"}}, {"env", {"X=1"}}, {"timeout", 5}};
-  json hooks = {{"prestart", {hook}},       {"createRuntime", {hook, hook}},
+  json hooks = {{"prestart", {hook}},        {"createRuntime", {hook, hook}},
                 {"createContainer", {hook}}, {"startContainer", {hook}},
-                {"poststart", {hook}},      {"poststop", {{{"path", "/bin/last"}}}}};
+                {"poststart", {hook}},       {"poststop", {{{"path", "/bin/last"}}}}};
   Spec s = parse_ok(config({{"hooks", hooks}}));
   EXPECT_EQ(s.hooks.prestart.size(), 1u);
   EXPECT_EQ(s.hooks.create_runtime.size(), 2u);
@@ -402,7 +408,8 @@ TEST(ParseSpec, LinuxNamespacesMappingsDevices) {
   EXPECT_THAT(l.masked_paths, ElementsAre("/proc/kcore", "/sys/firmware"));
   EXPECT_THAT(l.readonly_paths, ElementsAre("/proc/sys"));
   EXPECT_EQ(l.mount_label, "system_u:object_r:container_file_t:s0");
-  EXPECT_THAT(l.sysctl, ElementsAre(Pair("kernel.shmmax", "1000"), Pair("net.ipv4.ip_forward", "1")));
+  EXPECT_THAT(l.sysctl,
+              ElementsAre(Pair("kernel.shmmax", "1000"), Pair("net.ipv4.ip_forward", "1")));
   ASSERT_TRUE(l.personality);
   EXPECT_EQ(l.personality->domain, "LINUX32");
   EXPECT_THAT(l.personality->flags, ElementsAre("X"));
@@ -543,7 +550,8 @@ TEST(ParseSpec, ResourceErrors) {
             "linux.resources.hugepageLimits[0].pageSize: expected a string");
   EXPECT_EQ(resources_err({{"network", {{"priorities", {{{"name", "eth0"}, {"priority", -1}}}}}}}),
             "linux.resources.network.priorities[0].priority: expected an unsigned integer");
-  EXPECT_EQ(resources_err({{"rdma", {{"mlx5", 1}}}}), "linux.resources.rdma.mlx5: expected an object");
+  EXPECT_EQ(resources_err({{"rdma", {{"mlx5", 1}}}}),
+            "linux.resources.rdma.mlx5: expected an object");
   EXPECT_EQ(resources_err({{"rdma", {{"mlx5", {{"hcaHandles", "3"}}}}}}),
             "linux.resources.rdma.mlx5.hcaHandles: expected an integer");
   EXPECT_EQ(resources_err({{"unified", {{"memory.max", 5}}}}),
@@ -557,10 +565,12 @@ TEST(ParseSpec, ResourceErrors) {
 }
 
 TEST(ParseSpec, LinuxFieldErrors) {
-  EXPECT_EQ(linux_err({{"namespaces", {{{"type", 1}}}}}), "linux.namespaces[0].type: expected a string");
+  EXPECT_EQ(linux_err({{"namespaces", {{{"type", 1}}}}}),
+            "linux.namespaces[0].type: expected a string");
   EXPECT_EQ(linux_err({{"namespaces", {"pid"}}}), "linux.namespaces[0]: expected an object");
-  EXPECT_EQ(linux_err({{"uidMappings", {{{"containerID", 0}, {"hostID", 1LL << 40}, {"size", 1}}}}}),
-            "linux.uidMappings[0].hostID: value out of range");
+  EXPECT_EQ(
+      linux_err({{"uidMappings", {{{"containerID", 0}, {"hostID", 1LL << 40}, {"size", 1}}}}}),
+      "linux.uidMappings[0].hostID: value out of range");
   EXPECT_EQ(linux_err({{"gidMappings", {{{"size", -1}}}}}),
             "linux.gidMappings[0].size: expected an unsigned integer");
   EXPECT_EQ(linux_err({{"timeOffsets", {{"monotonic", 5}}}}),
@@ -572,7 +582,8 @@ TEST(ParseSpec, LinuxFieldErrors) {
   EXPECT_EQ(linux_err({{"devices", {{{"path", "/dev/x"}, {"uid", -1}}}}}),
             "linux.devices[0].uid: expected an unsigned integer");
   EXPECT_EQ(linux_err({{"cgroupsPath", 1}}), "linux.cgroupsPath: expected a string");
-  EXPECT_EQ(linux_err({{"maskedPaths", "/proc"}}), "linux.maskedPaths: expected an array of strings");
+  EXPECT_EQ(linux_err({{"maskedPaths", "/proc"}}),
+            "linux.maskedPaths: expected an array of strings");
   EXPECT_EQ(linux_err({{"readonlyPaths", {1}}}), "linux.readonlyPaths[0]: expected a string");
   EXPECT_EQ(linux_err({{"sysctl", {{"net.ipv4.ip_forward", 1}}}}),
             "linux.sysctl.net.ipv4.ip_forward: expected a string");
@@ -582,8 +593,10 @@ TEST(ParseSpec, LinuxFieldErrors) {
 }
 
 TEST(ParseSpec, LinuxUnsupportedSections) {
-  EXPECT_EQ(linux_err({{"intelRdt", {{"closID", "x"}}}}), "linux.intelRdt: not supported on this runtime");
-  EXPECT_EQ(linux_err({{"netDevices", {{"eth0", json::object()}}}}), "linux.netDevices: not supported yet");
+  EXPECT_EQ(linux_err({{"intelRdt", {{"closID", "x"}}}}),
+            "linux.intelRdt: not supported on this runtime");
+  EXPECT_EQ(linux_err({{"netDevices", {{"eth0", json::object()}}}}),
+            "linux.netDevices: not supported yet");
 }
 
 // ---- seccomp ----

@@ -53,7 +53,8 @@ TEST(ValidateContainerId, Accepted) {
 
 TEST(ValidateContainerId, Refused) {
   EXPECT_EQ(validate_container_id("").error().message(), "container id: must not be empty");
-  EXPECT_EQ(validate_container_id(std::string(1025, 'a')).error().message(), "container id: too long");
+  EXPECT_EQ(validate_container_id(std::string(1025, 'a')).error().message(),
+            "container id: too long");
   EXPECT_EQ(validate_container_id(".").error().message(), "invalid container id .");
   EXPECT_EQ(validate_container_id("..").error().message(), "invalid container id ..");
   for (const char* id : {"/", "a/b", "../x", "a b", "a\tb", "a:b", "é", "a\nb", "$x", "a*"})
@@ -149,7 +150,8 @@ TEST(ValidateSpec, UnknownNamespace) {
 }
 
 TEST(ValidateSpec, DuplicateNamespace) {
-  EXPECT_EQ(invalid(with_namespaces({"pid", "ipc", "pid"})), "linux.namespaces type pid: listed twice");
+  EXPECT_EQ(invalid(with_namespaces({"pid", "ipc", "pid"})),
+            "linux.namespaces type pid: listed twice");
 }
 
 TEST(ValidateSpec, NamespacePathMustBeAbsolute) {
@@ -237,7 +239,8 @@ TEST(ValidateSpec, MountDestinations) {
 
 TEST(ValidateSpec, Devices) {
   Spec s = valid_spec();
-  for (const char* t : {"c", "b", "u", "p"}) s.linux.devices.push_back({t, "/dev/x", 1, 2, {}, {}, {}});
+  for (const char* t : {"c", "b", "u", "p"})
+    s.linux.devices.push_back({t, "/dev/x", 1, 2, {}, {}, {}});
   expect_valid(s);
   s.linux.devices = {{"c", "dev/null", 1, 3, {}, {}, {}}};
   EXPECT_EQ(invalid(s), "linux.devices path dev/null: must be absolute");
@@ -275,11 +278,13 @@ TEST(ValidateSysctl, IpcKeysWithIpcNamespace) {
 }
 
 TEST(ValidateSysctl, NetKeysWithNetworkNamespace) {
-  for (const char* key : {"net.ipv4.ip_forward", "net.core.somaxconn", "net.ipv6.conf.all.forwarding"}) {
+  for (const char* key :
+       {"net.ipv4.ip_forward", "net.core.somaxconn", "net.ipv6.conf.all.forwarding"}) {
     EXPECT_TRUE(validate_sysctl(sysctl_spec(key, {"network"}))) << key;
     auto r = validate_sysctl(sysctl_spec(key, {"ipc"}));
     ASSERT_FALSE(r) << key;
-    EXPECT_EQ(r.error().message(), std::string("linux.sysctl ") + key + ": needs a network namespace");
+    EXPECT_EQ(r.error().message(),
+              std::string("linux.sysctl ") + key + ": needs a network namespace");
   }
   // Joining an existing network namespace still scopes the key to the container.
   Spec joined = sysctl_spec("net.ipv4.ip_forward", {});
@@ -301,7 +306,8 @@ TEST(ValidateSysctl, NonNamespacedRefused) {
                           "kernel.msgmax2", "kernel.sem.x", "netfoo.bar"}) {
     auto r = validate_sysctl(sysctl_spec(key, {"ipc", "network", "uts"}));
     ASSERT_FALSE(r) << key;
-    EXPECT_EQ(r.error().message(), std::string("linux.sysctl ") + key + ": not namespaced, refused");
+    EXPECT_EQ(r.error().message(),
+              std::string("linux.sysctl ") + key + ": not namespaced, refused");
   }
 }
 

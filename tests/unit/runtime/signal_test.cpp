@@ -74,7 +74,7 @@ TEST(ParseSignal, InvalidNames) {
 
 TEST(ParseSignal, InvalidRealTime) {
   expect_invalid("RTMIN+" + std::to_string(SIGRTMAX - SIGRTMIN + 1));
-  expect_invalid("RTMIN-1");   // below RTMIN is not a real-time signal
+  expect_invalid("RTMIN-1");  // below RTMIN is not a real-time signal
   expect_invalid("RTMIN+-1");
   expect_invalid("RTMINX1");
   expect_invalid("RTMIN+");

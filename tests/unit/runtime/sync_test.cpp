@@ -159,8 +159,9 @@ TEST_F(SyncTest, UnexpectedStep) {
   ASSERT_TRUE(child_.send(SyncStep::kHooksRequest));
   auto got = parent_.expect(SyncStep::kReady);
   ASSERT_FALSE(got);
-  EXPECT_EQ(got.error().message(),
-            "unexpected sync message " + std::to_string(static_cast<uint32_t>(SyncStep::kHooksRequest)));
+  EXPECT_EQ(
+      got.error().message(),
+      "unexpected sync message " + std::to_string(static_cast<uint32_t>(SyncStep::kHooksRequest)));
 }
 
 TEST_F(SyncTest, UnexpectedStepWhileWaitingForAnFd) {
