@@ -350,6 +350,20 @@ Status make_parent_mount_private(Kernel& k, const std::string& path) {
 
 }  // namespace
 
+void unmount_under(const std::string& path) {
+  auto text = read_file("/proc/self/mountinfo");
+  if (!text) return;
+  std::vector<std::string> targets;
+  for (const auto& line : split(*text, '\n')) {
+    auto fields = split(line, ' ');
+    if (fields.size() < 5) continue;
+    const std::string& mp = fields[4];
+    if (mp == path || mp.starts_with(path + "/")) targets.push_back(mp);
+  }
+  // Later lines are mounted on top of or below earlier ones: undo in reverse order.
+  for (auto it = targets.rbegin(); it != targets.rend(); ++it) umount2(it->c_str(), MNT_DETACH);
+}
+
 std::vector<oci::Device> default_devices() {
   auto dev = [](const char* path, int64_t major, int64_t minor) {
     oci::Device d;
@@ -419,6 +433,14 @@ Result<RootfsPlan> plan_rootfs(const oci::Spec& spec, const std::string& bundle,
 }
 
 Status prepare_rootfs(Kernel& k, const RootfsPlan& plan) {
+  if (plan.host_mount_ns) {
+    // The host's own mount namespace: its propagation is not ours to change.
+    UniqueFd root(open(plan.rootfs.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+    if (!root) return sys_error("open", plan.rootfs);
+    for (const auto& m : plan.mounts) FORKER_TRY(apply_mount(k, plan, m, root.get()));
+    if (plan.setup_dev) FORKER_TRY(setup_dev(k, plan, root.get()));
+    return ok();
+  }
   // Nothing we mount may propagate back to the host.
   if (k.mount(nullptr, "/", nullptr, plan.root_propagation, nullptr) < 0)
     return mount_error("propagation", "", "/", plan.root_propagation);
@@ -437,6 +459,12 @@ Status prepare_rootfs(Kernel& k, const RootfsPlan& plan) {
 }
 
 Status enter_rootfs(Kernel& k, const RootfsPlan& plan) {
+  if (plan.host_mount_ns) {
+    // pivot_root would replace the host's root: a chroot is all a shared namespace allows.
+    if (k.chroot(plan.rootfs.c_str()) < 0) return sys_error("chroot", plan.rootfs);
+    if (k.chdir("/") < 0) return sys_error("chdir", "/");
+    return ok();
+  }
   if (plan.no_pivot) {
     // For ramfs roots, where pivot_root is refused.
     if (k.chdir(plan.rootfs.c_str()) < 0) return sys_error("chdir", plan.rootfs);

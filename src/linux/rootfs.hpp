@@ -42,6 +42,7 @@ struct RootfsPlan {
   bool new_cgroupns = false;
   bool in_userns = false;
   bool setup_dev = true;  // false when /dev comes from a bind mount
+  bool host_mount_ns = false;  // no mount namespace: mount under the rootfs in the host's, chroot
   std::vector<MountStep> mounts;
   std::vector<oci::Device> devices;  // defaults + linux.devices
   std::vector<std::string> masked_paths, readonly_paths;
@@ -57,6 +58,10 @@ Status prepare_rootfs(Kernel& kernel, const RootfsPlan& plan);
 Status enter_rootfs(Kernel& kernel, const RootfsPlan& plan);
 // After pivot_root: masked and read-only paths, a read-only root.
 Status finish_rootfs(Kernel& kernel, const RootfsPlan& plan);
+
+// Detaches every mount at or below PATH in our mount namespace, deepest first (the mounts of a
+// container without a mount namespace of its own). Best effort: used on delete and rollback.
+void unmount_under(const std::string& path);
 
 // The devices every container gets (null, zero, full, random, urandom, tty).
 std::vector<oci::Device> default_devices();

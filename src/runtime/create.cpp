@@ -70,8 +70,8 @@ Status plan_init(const oci::Spec& spec, const CreateOptions& o, const std::strin
       break;
     }
   }
-  if (!spec.has_namespace("mount"))
-    return make_error("linux.namespaces: a mount namespace is required to set up the rootfs");
+  if (!spec.has_namespace("mount") && spec.root.readonly)
+    return make_error("root.readonly: needs a mount namespace (it would remount the host's root)");
   plan.time_offsets = spec.linux.time_offsets;
   plan.set_hostname = !spec.hostname.empty();
   plan.hostname = spec.hostname;
@@ -79,6 +79,9 @@ Status plan_init(const oci::Spec& spec, const CreateOptions& o, const std::strin
   plan.domainname = spec.domainname;
   plan.sysctl = spec.linux.sysctl;
   plan.rootfs = FORKER_TRY(linux::plan_rootfs(spec, bundle, o.no_pivot));
+  // runtime-spec: no mount namespace means the runtime's own; the container's mounts then land
+  // in the host's mount table under the rootfs, and delete takes them down.
+  plan.rootfs->host_mount_ns = !spec.has_namespace("mount");
   for (auto& m : plan.rootfs->mounts) {
     if (!m.options.idmap) continue;
     UniqueFd ns = FORKER_TRY(linux::make_userns_fd(m.uid_mappings, m.gid_mappings)
@@ -216,6 +219,8 @@ Result<Created> create_impl(const GlobalOptions& g, const CreateOptions& o, bool
   auto dir = FORKER_TRY(oci::StateDir::create(g.root, o.id));
   UndoStack undo;
   undo.push("remove state directory", [&dir] { auto _ = dir.remove(); });
+  if (plan.rootfs->host_mount_ns)
+    undo.push("unmount container mounts", [&plan] { linux::unmount_under(plan.rootfs->rootfs); });
 
   std::string fifo = dir.path() + "/exec.fifo";
   if (mkfifo(fifo.c_str(), 0622) < 0) return sys_error("mkfifo", fifo);

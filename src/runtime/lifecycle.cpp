@@ -12,6 +12,7 @@
 #include "core/file.hpp"
 #include "core/log.hpp"
 #include "core/strings.hpp"
+#include "linux/rootfs.hpp"
 #include "linux/terminal.hpp"
 #include "runtime/hooks.hpp"
 #include "runtime/launch.hpp"
@@ -118,6 +119,8 @@ Status destroy_impl(oci::StateDir& dir, const oci::ContainerState& st) {
   }
   if (cg) FORKER_TRY(cg->destroy().context("cgroup " + st.cgroups_path));
   auto spec = spec_of(st);
+  // Without a mount namespace the container's mounts are in ours; they go with it.
+  if (spec && !spec->has_namespace("mount")) linux::unmount_under(st.rootfs);
   FORKER_TRY(dir.remove());
   if (spec) {
     std::string hook_state = oci::state_json(st, oci::ContainerStatus::Stopped, false);

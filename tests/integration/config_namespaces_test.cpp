@@ -196,3 +196,34 @@ TEST_F(ConfigNamespaces, JoinMissingNamespacePathFails) {
 
 }  // namespace
 }  // namespace forker::test
+
+namespace forker::test {
+namespace {
+
+// runtime-spec: a namespace type left out is the runtime's. Without a mount namespace the
+// container's mounts are made in the host's table (under the rootfs) and delete removes them.
+TEST_F(ConfigNamespaces, WithoutMountNamespaceMountsAreTakenDownOnDelete) {
+  auto& b = bundle();
+  remove_namespace("mount");
+  int pid = run_detached("", {"probe", "sleep", "60"});
+  ASSERT_GT(pid, 0);
+  EXPECT_EQ(host_readlink("/proc/" + std::to_string(pid) + "/ns/mnt"),
+            host_readlink("/proc/self/ns/mnt"));
+  std::string mi = read_text("/proc/self/mountinfo");
+  EXPECT_THAT(mi, HasSubstr(b.rootfs() + "/proc ")) << "proc is mounted in the host's table";
+  EXPECT_EQ(read_text("/proc/" + std::to_string(pid) + "/root/probe").empty(), false);
+  auto r = b.oci({"delete", "-f", b.id()});
+  EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_THAT(read_text("/proc/self/mountinfo"), Not(HasSubstr(b.rootfs())));
+}
+
+TEST_F(ConfigNamespaces, WithoutMountNamespaceReadonlyRootIsRefused) {
+  remove_namespace("mount");
+  config()["root"]["readonly"] = true;
+  auto r = run({"probe", "pid"});
+  EXPECT_NE(r.status, 0);
+  EXPECT_THAT(r.err, HasSubstr("root.readonly: needs a mount namespace"));
+}
+
+}  // namespace
+}  // namespace forker::test
