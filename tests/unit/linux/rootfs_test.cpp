@@ -136,6 +136,13 @@ TEST_F(PlanRootfsTest, PropagationFromConfig) {
   EXPECT_EQ(plan(s).root_propagation, static_cast<unsigned long>(MS_UNBINDABLE | MS_REC));
 }
 
+TEST_F(PlanRootfsTest, PropagationGivenIsRemembered) {
+  oci::Spec s = base_spec();
+  EXPECT_FALSE(plan(s).root_propagation_given);
+  s.linux.rootfs_propagation = "rslave";
+  EXPECT_TRUE(plan(s).root_propagation_given);
+}
+
 TEST_F(PlanRootfsTest, NamespacesAndPaths) {
   oci::Spec s = base_spec();
   s.linux.namespaces = {{"user", ""}, {"cgroup", ""}};
@@ -627,6 +634,44 @@ TEST_F(RootfsSequenceTest, FinishMasksAndReadonly) {
                                       K::mount("/dev/null", "/proc/version", "", MS_BIND),
                                       K::mount("tmpfs", "/proc/sys", "tmpfs", MS_RDONLY, "size=0k"),
                                       K::mount("", "/", "", MS_BIND | MS_REMOUNT | MS_RDONLY)));
+}
+
+TEST_F(RootfsSequenceTest, FinishAppliesGivenPropagationToNewRoot) {
+  RootfsPlan p = simple_plan();
+  p.root_propagation = MS_SHARED | MS_REC;
+  p.root_propagation_given = true;
+  ASSERT_TRUE(finish_rootfs(k_, p));
+  EXPECT_THAT(k_.calls(), ElementsAre(K::mount("", "/", "", MS_SHARED | MS_REC)));
+
+  // The default (rslave, not given) and a given private need no second step.
+  using Case = std::pair<unsigned long, bool>;
+  for (auto [prop, given] :
+       {Case{MS_SLAVE | MS_REC, false}, Case{MS_PRIVATE | MS_REC, true}, Case{MS_PRIVATE, true}}) {
+    RecordingKernel k;
+    p.root_propagation = prop;
+    p.root_propagation_given = given;
+    ASSERT_TRUE(finish_rootfs(k, p));
+    EXPECT_THAT(k.calls(), IsEmpty()) << mount_flags_to_string(prop);
+  }
+}
+
+TEST_F(RootfsSequenceTest, FinishPropagationFailure) {
+  RootfsPlan p = simple_plan();
+  p.root_propagation = MS_UNBINDABLE | MS_REC;
+  p.root_propagation_given = true;
+  k_.fail_nth(1, EINVAL);
+  auto s = finish_rootfs(k_, p);
+  ASSERT_FALSE(s);
+  EXPECT_EQ(s.error().message(),
+            "mount propagation on / (flags MS_REC|MS_UNBINDABLE): Invalid argument");
+}
+
+TEST_F(RootfsSequenceTest, PrepareUnbindableRootMakesParentPrivate) {
+  RootfsPlan p = simple_plan();
+  p.root_propagation = MS_UNBINDABLE | MS_REC;
+  ASSERT_TRUE(prepare_rootfs(k_, p));
+  ASSERT_EQ(k_.calls().size(), 3u);
+  EXPECT_EQ(k_.calls()[1].flags, static_cast<unsigned long long>(MS_PRIVATE));
 }
 
 TEST_F(RootfsSequenceTest, FinishReadonlyRootFailure) {

@@ -55,6 +55,7 @@ ContainerState sample_state(const std::string& id) {
   st.created = "2024-01-02T03:04:05.123456789Z";
   st.owner = "root";
   st.cgroups_path = "/sys/fs/cgroup/forker/" + id;
+  st.cgroup_dirs_created = {"/sys/fs/cgroup/forker", "/sys/fs/cgroup/forker/" + id};
   st.annotations = {{"org.example", "yes"}, {"b", "2"}};
   st.config_json = R"({"ociVersion":"1.1.0"})";
   st.systemd_cgroup = true;
@@ -103,6 +104,7 @@ TEST_F(StateDirTest, SaveLoadRoundTrip) {
   EXPECT_EQ(out->created, in.created);
   EXPECT_EQ(out->owner, in.owner);
   EXPECT_EQ(out->cgroups_path, in.cgroups_path);
+  EXPECT_EQ(out->cgroup_dirs_created, in.cgroup_dirs_created);
   EXPECT_EQ(out->annotations, in.annotations);
   EXPECT_EQ(out->config_json, in.config_json);
   EXPECT_TRUE(out->systemd_cgroup);
@@ -250,6 +252,22 @@ TEST_F(StateDirTest, LoadCorruptState) {
   EXPECT_THAT(st.error().message(), HasSubstr("parse " + dir->path() + "/state.json: "));
   std::ofstream(dir->path() + "/state.json") << R"({"id": "c1"})";
   EXPECT_FALSE(dir->load());
+}
+
+TEST_F(StateDirTest, LoadStateWithoutOptionalFields) {
+  // A state.json from an older forker: only the required fields.
+  auto dir = StateDir::create(root_, "c1");
+  ASSERT_TRUE(dir);
+  std::ofstream(dir->path() + "/state.json")
+      << R"({"id": "c1", "pid": 5, "pid_start_time": 6, "bundle": "/b", "rootfs": "/b/r",
+             "created": "2024-01-01T00:00:00.000000000Z"})";
+  auto st = dir->load();
+  ASSERT_TRUE(st) << st.error().message();
+  EXPECT_EQ(st->pid, 5);
+  EXPECT_EQ(st->owner, "");
+  EXPECT_TRUE(st->cgroup_dirs_created.empty());
+  EXPECT_TRUE(st->annotations.empty());
+  EXPECT_FALSE(st->systemd_cgroup);
 }
 
 TEST_F(StateDirTest, ListContainers) {
