@@ -331,6 +331,20 @@ Status setup_dev(Kernel& k, const RootfsPlan& plan, int root_fd) {
   return ok();
 }
 
+// mountinfo escapes space, tab, newline and backslash as octal (\040 ...).
+std::string unescape_mountinfo(const std::string& s) {
+  std::string out;
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (s[i] == '\\' && i + 3 < s.size() && isdigit(static_cast<unsigned char>(s[i + 1]))) {
+      out += static_cast<char>(std::stoi(s.substr(i + 1, 3), nullptr, 8));
+      i += 3;
+    } else {
+      out += s[i];
+    }
+  }
+  return out;
+}
+
 // The mount point holding PATH: the longest mount point in mountinfo that is a prefix of it.
 Status make_parent_mount_private(Kernel& k, const std::string& path) {
   auto text = read_file("/proc/self/mountinfo");
@@ -339,7 +353,7 @@ Status make_parent_mount_private(Kernel& k, const std::string& path) {
   for (const auto& line : split(*text, '\n')) {
     auto fields = split(line, ' ');
     if (fields.size() < 5) continue;
-    const std::string& mp = fields[4];
+    const std::string mp = unescape_mountinfo(fields[4]);
     bool prefix = mp == "/" || path == mp || path.starts_with(mp + "/");
     if (prefix && mp.size() > best.size()) best = mp;
   }
@@ -357,7 +371,7 @@ void unmount_under(const std::string& path) {
   for (const auto& line : split(*text, '\n')) {
     auto fields = split(line, ' ');
     if (fields.size() < 5) continue;
-    const std::string& mp = fields[4];
+    const std::string mp = unescape_mountinfo(fields[4]);
     if (mp == path || mp.starts_with(path + "/")) targets.push_back(mp);
   }
   // Later lines are mounted on top of or below earlier ones: undo in reverse order.

@@ -266,6 +266,7 @@ Resources read_resources(Reader& r, const json& res, const std::string& p) {
   if (auto* c = r.object(res, "cpu", p)) out.cpu = read_cpu(r, *c, p + ".cpu");
   if (auto* pids = r.object(res, "pids", p)) {
     int64_t limit = 0;
+    if (!r.field(*pids, "limit")) r.fail(p + ".pids.limit", "is required");
     r.get(*pids, "limit", p + ".pids", limit);
     out.pids_limit = limit;
   }

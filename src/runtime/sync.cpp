@@ -126,18 +126,23 @@ Result<UniqueFd> SyncChannel::expect_fd(SyncStep step) const {
     n = recvmsg(fd_.get(), &msg, MSG_CMSG_CLOEXEC);
   } while (n < 0 && errno == EINTR);
   if (n < 0) return sys_error("recvmsg", "sync socket");
+  // Own whatever fd came along first, so no return below leaks it.
+  UniqueFd received;
+  if (cmsghdr* c = CMSG_FIRSTHDR(&msg); c && c->cmsg_type == SCM_RIGHTS) {
+    int fd;
+    memcpy(&fd, CMSG_DATA(c), sizeof fd);
+    received.reset(fd);
+  }
   if (n == 0) return make_error("container init exited before it was ready");
+  if (static_cast<size_t>(n) < sizeof(Header)) return make_error("short sync message");
   Header h;
   memcpy(&h, buf.data(), sizeof h);
   if (h.step == static_cast<uint32_t>(SyncStep::kError))
     return decode_error(std::string(buf.data() + sizeof h, static_cast<size_t>(n) - sizeof h));
   if (h.step != static_cast<uint32_t>(step))
     return make_error("unexpected sync message " + std::to_string(h.step) + " (waiting for an fd)");
-  cmsghdr* c = CMSG_FIRSTHDR(&msg);
-  if (!c || c->cmsg_type != SCM_RIGHTS) return make_error("sync message without an fd");
-  int fd;
-  memcpy(&fd, CMSG_DATA(c), sizeof fd);
-  return UniqueFd(fd);
+  if (!received) return make_error("sync message without an fd");
+  return received;
 }
 
 }  // namespace forker::runtime
