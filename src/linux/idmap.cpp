@@ -9,19 +9,9 @@
 #include <unistd.h>
 
 #include "core/file.hpp"
+#include "linux/idmap_tools.hpp"
 
 namespace forker::linux {
-namespace {
-
-std::string map_text(const std::vector<oci::IdMapping>& maps) {
-  std::string out;
-  for (const auto& m : maps)
-    out += std::to_string(m.container_id) + " " + std::to_string(m.host_id) + " " +
-           std::to_string(m.size) + "\n";
-  return out;
-}
-
-}  // namespace
 
 Result<UniqueFd> make_userns_fd(const std::vector<oci::IdMapping>& uid_mappings,
                                 const std::vector<oci::IdMapping>& gid_mappings) {
@@ -48,8 +38,7 @@ Result<UniqueFd> make_userns_fd(const std::vector<oci::IdMapping>& uid_mappings,
     }
   };
   std::string proc = "/proc/" + std::to_string(pid);
-  auto st = write_file(proc + "/uid_map", map_text(uid_mappings));
-  if (st) st = write_file(proc + "/gid_map", map_text(gid_mappings));
+  auto st = write_id_maps(static_cast<pid_t>(pid), uid_mappings, gid_mappings);
   if (!st) {
     reap();
     return std::move(st).error().add_context("idmapped mount");

@@ -15,6 +15,7 @@
 #include "core/strings.hpp"
 #include "core/unique_fd.hpp"
 #include "linux/idmap.hpp"
+#include "linux/rootless.hpp"
 #include "linux/safe_path.hpp"
 
 namespace forker::linux {
@@ -409,7 +410,8 @@ Result<RootfsPlan> plan_rootfs(const oci::Spec& spec, const std::string& bundle,
                               ? (MS_SLAVE | MS_REC)
                               : parse_propagation(spec.linux.rootfs_propagation);
   plan.root_propagation_given = !spec.linux.rootfs_propagation.empty();
-  plan.in_userns = spec.has_namespace("user");
+  // Also when the runtime itself runs in a user namespace (rootless podman): mknod is refused.
+  plan.in_userns = spec.has_namespace("user") || in_user_namespace();
   plan.new_cgroupns = spec.find_namespace("cgroup") && spec.find_namespace("cgroup")->path.empty();
   plan.mount_label = spec.linux.mount_label;
   for (size_t i = 0; i < spec.mounts.size(); ++i) {

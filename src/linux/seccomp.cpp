@@ -191,6 +191,13 @@ Result<unsigned int> parse_flags(const std::vector<std::string>& names) {
   return flags;
 }
 
+std::string native_arch_name() {
+  const uint32_t native = seccomp_arch_native();
+  for (const NamedArch& a : kArchs)
+    if (a.token == native) return std::string(a.name);
+  return "the native architecture";
+}
+
 Status add_architectures(scmp_filter_ctx ctx, const std::vector<std::string>& names) {
   for (const std::string& name : names) {
     const NamedArch* found = nullptr;
@@ -199,7 +206,12 @@ Status add_architectures(scmp_filter_ctx ctx, const std::vector<std::string>& na
     if (found == nullptr)
       return make_error("linux.seccomp.architectures " + name + ": unknown architecture");
     int rc = seccomp_arch_add(ctx, found->token);
-    // The native architecture is already in a new filter.
+    // The native architecture is already in a new filter. EDOM: libseccomp cannot put
+    // architectures of both byte orders in one filter, so this one can never run here.
+    if (rc == -EDOM)
+      return make_error("linux.seccomp.architectures " + name +
+                        ": cannot be filtered on this host (its byte order differs from " +
+                        native_arch_name() + ")");
     if (rc < 0 && rc != -EEXIST)
       return sys_error_errno(-rc, "linux.seccomp.architectures " + name + ": seccomp_arch_add");
   }

@@ -79,11 +79,11 @@ std::string default_spec_json(bool rootless, unsigned int uid, unsigned int gid)
         m["options"] = opts;
       }
     }
+    // mqueue stays a mount of its own: the container's IPC namespace belongs to its user
+    // namespace, so it may mount one (the host may have no /dev/mqueue to bind).
     json kept = json::array();
     for (auto& m : mounts)
-      if (m["destination"] != "/sys/fs/cgroup" && m["destination"] != "/dev/mqueue") kept.push_back(m);
-    kept.push_back({{"destination", "/dev/mqueue"}, {"type", "none"}, {"source", "/dev/mqueue"},
-                    {"options", {"rbind", "nosuid", "noexec", "nodev"}}});
+      if (m["destination"] != "/sys/fs/cgroup") kept.push_back(m);
     spec["mounts"] = kept;
   }
   return spec.dump(1, '\t') + "\n";
@@ -125,12 +125,14 @@ std::string features_json() {
         {"seccomp",
          {{"enabled", true},
           {"actions", {"SCMP_ACT_ALLOW", "SCMP_ACT_ERRNO", "SCMP_ACT_KILL", "SCMP_ACT_KILL_PROCESS",
-                       "SCMP_ACT_KILL_THREAD", "SCMP_ACT_LOG", "SCMP_ACT_TRACE", "SCMP_ACT_TRAP"}},
+                       "SCMP_ACT_KILL_THREAD", "SCMP_ACT_LOG", "SCMP_ACT_NOTIFY", "SCMP_ACT_TRACE",
+                       "SCMP_ACT_TRAP"}},
           {"operators", {"SCMP_CMP_EQ", "SCMP_CMP_GE", "SCMP_CMP_GT", "SCMP_CMP_LE", "SCMP_CMP_LT",
                          "SCMP_CMP_MASKED_EQ", "SCMP_CMP_NE"}},
           {"archs", {"SCMP_ARCH_X86", "SCMP_ARCH_X86_64", "SCMP_ARCH_X32"}},
           {"knownFlags", {"SECCOMP_FILTER_FLAG_TSYNC", "SECCOMP_FILTER_FLAG_LOG",
-                          "SECCOMP_FILTER_FLAG_SPEC_ALLOW"}},
+                          "SECCOMP_FILTER_FLAG_SPEC_ALLOW",
+                          "SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV"}},
           {"supportedFlags", {"SECCOMP_FILTER_FLAG_TSYNC", "SECCOMP_FILTER_FLAG_LOG",
                               "SECCOMP_FILTER_FLAG_SPEC_ALLOW"}}}},
         {"apparmor", {{"enabled", false}}},

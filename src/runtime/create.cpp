@@ -14,9 +14,11 @@
 #include "core/strings.hpp"
 #include "core/undo.hpp"
 #include "linux/idmap.hpp"
+#include "linux/idmap_tools.hpp"
 #include "linux/personality.hpp"
 #include "linux/terminal.hpp"
 #include "oci/validate.hpp"
+#include "runtime/container_cgroup.hpp"
 #include "runtime/hooks.hpp"
 #include "runtime/launch.hpp"
 
@@ -27,14 +29,6 @@ Result<std::string> absolute_bundle(const std::string& bundle) {
   char buf[PATH_MAX];
   if (!realpath(bundle.c_str(), buf)) return sys_error("bundle", bundle);
   return std::string(buf);
-}
-
-std::string id_map_text(const std::vector<oci::IdMapping>& maps) {
-  std::string out;
-  for (const auto& m : maps)
-    out += std::to_string(m.container_id) + " " + std::to_string(m.host_id) + " " +
-           std::to_string(m.size) + "\n";
-  return out;
 }
 
 // Turns the spec into the init's plan; nothing on the host changes here.
@@ -234,8 +228,11 @@ Result<Created> create_impl(const GlobalOptions& g, const CreateOptions& o, bool
   std::optional<oci::Resources> resources = spec.linux.resources;
   if (resources && !resources->devices.empty()) append_default_device_rules(spec, *resources);
   const oci::Resources* res = resources ? &*resources : nullptr;
-  auto cgroup = FORKER_TRY(linux::Cgroup::create(host, cg_path, res).context("cgroup " + cg_path));
-  fill_cgroup_mounts(cgroup, *plan.rootfs);
+  // Rootless without a delegated cgroup: none at all (one warning names the limits lost).
+  std::optional<linux::Cgroup> cgroup =
+      FORKER_TRY(make_container_cgroup(host, cg_path, res, spec));
+  if (cgroup) fill_cgroup_mounts(*cgroup, *plan.rootfs);
+  const int cgroup_fd = cgroup ? cgroup->unified_dir_fd() : -1;
   timer.lap("cgroup");
 
   UniqueFd console_local;  // our end when we receive the pty ourselves
@@ -253,19 +250,18 @@ Result<Created> create_impl(const GlobalOptions& g, const CreateOptions& o, bool
 
   auto [parent_end, child_end] = FORKER_TRY(SyncChannel::make_pair());
   Spawned spawned =
-      FORKER_TRY(spawn_init(plan, clone_flags, child_end, parent_end, cgroup.unified_dir_fd()));
+      FORKER_TRY(spawn_init(plan, clone_flags, child_end, parent_end, cgroup_fd));
   ChildGuard child(std::move(spawned));
   plan.console_socket.reset();
   plan.exec_fifo.reset();
   timer.lap("clone");
 
   if (clone_flags & CLONE_NEWUSER) {
-    std::string proc = "/proc/" + std::to_string(child.pid());
-    FORKER_TRY(write_file(proc + "/uid_map", id_map_text(spec.linux.uid_mappings)).context("uidMappings"));
-    FORKER_TRY(write_file(proc + "/gid_map", id_map_text(spec.linux.gid_mappings)).context("gidMappings"));
+    // Directly, or through newuidmap/newgidmap when rootless (linux/idmap_tools.hpp).
+    FORKER_TRY(linux::write_id_maps(child.pid(), spec.linux.uid_mappings, spec.linux.gid_mappings));
   }
-  if (cgroup.unified_dir_fd() < 0)  // born inside it on a v2 host
-    FORKER_TRY(cgroup.add_process(child.pid()).context("cgroup " + cg_path));
+  if (cgroup && cgroup_fd < 0)  // born inside it on a v2 host
+    FORKER_TRY(cgroup->add_process(child.pid()).context("cgroup " + cg_path));
   if (spec.process->oom_score_adj)
     FORKER_TRY(write_file("/proc/" + std::to_string(child.pid()) + "/oom_score_adj",
                           std::to_string(*spec.process->oom_score_adj)));
@@ -278,8 +274,8 @@ Result<Created> create_impl(const GlobalOptions& g, const CreateOptions& o, bool
   st.rootfs = plan.rootfs->rootfs;
   st.created = oci::rfc3339_now();
   st.owner = "";
-  st.cgroups_path = cg_path;
-  st.cgroup_dirs_created = cgroup.created_dirs();
+  st.cgroups_path = cgroup ? cg_path : "";  // empty: no cgroup (rootless)
+  if (cgroup) st.cgroup_dirs_created = cgroup->created_dirs();
   st.annotations = spec.annotations;
   st.config_json = config_text;
   // The validation suite and runc give hooks "created" from prestart on.
@@ -302,7 +298,7 @@ Result<Created> create_impl(const GlobalOptions& g, const CreateOptions& o, bool
   FORKER_TRY(dir.save(st));
   FORKER_TRY(write_pid_file(o.pid_file, st.pid));
   timer.lap("state saved");
-  cgroup.commit();
+  if (cgroup) cgroup->commit();
   undo.commit();
   return Created{std::move(dir), std::move(st), std::move(spec), std::move(child),
                  std::move(pty_master)};

@@ -11,6 +11,7 @@
 #include "core/file.hpp"
 #include "core/log.hpp"
 #include "core/strings.hpp"
+#include "linux/rootless.hpp"
 #include "linux/terminal.hpp"
 #include "oci/validate.hpp"
 #include "runtime/launch.hpp"
@@ -101,6 +102,22 @@ Result<int> exec_container(const GlobalOptions& g, const ExecOptions& o) {
   if (spec.linux.seccomp) plan.seccomp = FORKER_TRY(linux::compile_seccomp(*spec.linux.seccomp));
 
   std::string proc = "/proc/" + std::to_string(st.pid) + "/ns/";
+  // Rootless: setns into the pid namespace below also needs CAP_SYS_ADMIN in our own user
+  // namespace, which only the container's gives us. Join it first; the child inherits it.
+  if (spec.find_namespace("user") && linux::running_rootless() &&
+      !same_namespace(proc + "user", "/proc/self/ns/user")) {
+    // Right after start the init may not have reached execve yet: until then it is not
+    // dumpable and its /proc/PID/ns files are closed to us (EACCES; root has CAP_SYS_PTRACE).
+    UniqueFd fd;
+    for (int i = 0; i < 2000; ++i) {
+      fd = UniqueFd(open((proc + "user").c_str(), O_RDONLY | O_CLOEXEC));
+      if (fd || errno != EACCES) break;
+      usleep(1000);
+    }
+    if (!fd) return sys_error("exec " + o.id + ": open namespace", proc + "user");
+    if (setns(fd.get(), CLONE_NEWUSER) < 0)
+      return sys_error("exec " + o.id + ": setns", proc + "user");
+  }
   for (const auto& ns : spec.linux.namespaces) {
     std::string target = proc + proc_ns_name(ns.type);
     std::string mine = std::string("/proc/self/ns/") + proc_ns_name(ns.type);
@@ -134,14 +151,17 @@ Result<int> exec_container(const GlobalOptions& g, const ExecOptions& o) {
     }
   }
   auto host = FORKER_TRY(cgroup_host());
-  auto cgroup = FORKER_TRY(linux::Cgroup::open(host, st.cgroups_path).context("exec " + o.id));
+  // An empty cgroups_path: a rootless container without a cgroup.
+  std::optional<linux::Cgroup> cgroup;
+  if (!st.cgroups_path.empty())
+    cgroup = FORKER_TRY(linux::Cgroup::open(host, st.cgroups_path).context("exec " + o.id));
+  const int cgroup_fd = cgroup ? cgroup->unified_dir_fd() : -1;
 
   auto [parent_end, child_end] = FORKER_TRY(SyncChannel::make_pair());
-  ChildGuard child(
-      FORKER_TRY(spawn_init(plan, 0, child_end, parent_end, cgroup.unified_dir_fd())));
+  ChildGuard child(FORKER_TRY(spawn_init(plan, 0, child_end, parent_end, cgroup_fd)));
   plan.console_socket.reset();
-  if (cgroup.unified_dir_fd() < 0)  // on v2 it was born inside
-    FORKER_TRY(cgroup.add_process(child.pid()).context("exec " + o.id));
+  if (cgroup && cgroup_fd < 0)  // on v2 it was born inside
+    FORKER_TRY(cgroup->add_process(child.pid()).context("exec " + o.id));
   FORKER_TRY(parent_end.send(SyncStep::kGo, oci::state_json(st, status, false)));
   if (plan.seccomp && plan.seccomp->needs_listener)
     FORKER_TRY(forward_seccomp_listener(parent_end, spec, st, child.pid(), status).context("exec " + o.id));

@@ -153,7 +153,9 @@ Status delete_container(const GlobalOptions& g, const std::string& id, bool forc
 Status kill_container(const GlobalOptions& g, const std::string& id, int signal, bool all) {
   auto st = FORKER_TRY(oci::read_state(g.root, id).context("kill " + id));
   auto status = oci::derive_status(g.root + "/" + id, st);
-  if (all) {
+  // Rootless without a cgroup (cgroups_path empty): the init is all we can name; killing a pid
+  // namespace's init takes every process in it along.
+  if (all && !st.cgroups_path.empty()) {
     auto host = FORKER_TRY(cgroup_host());
     auto cg = FORKER_TRY(linux::Cgroup::open(host, st.cgroups_path).context("kill " + id));
     return cg.kill_all(signal).context("kill " + id);
@@ -173,6 +175,7 @@ Result<std::string> container_state(const GlobalOptions& g, const std::string& i
 
 Result<std::vector<pid_t>> container_pids(const GlobalOptions& g, const std::string& id) {
   auto st = FORKER_TRY(oci::read_state(g.root, id).context("ps " + id));
+  if (st.cgroups_path.empty()) return std::vector<pid_t>{st.pid};  // rootless, no cgroup
   auto host = FORKER_TRY(cgroup_host());
   auto cg = FORKER_TRY(linux::Cgroup::open(host, st.cgroups_path).context("ps " + id));
   return cg.pids().context("ps " + id);

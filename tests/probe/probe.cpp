@@ -3,14 +3,23 @@
 //   status (/proc/self/status) | mountinfo | rlimit N | env | pid | sleep SECS | exit N |
 //   write PATH TEXT | mknod-null PATH | getcwd-errno | fds | readlink PATH | umask |
 //   uname (machine) | mknod-char PATH MAJOR MINOR |
-//   winsize FD | trap FILE | selfkill N | exes | open-write PATH | hold-exe PATH
+//   winsize FD | trap FILE | selfkill N | exes | open-write PATH | hold-exe PATH |
+//   escape attempts, each a raw syscall printing "ok" or "ERR what: errno text":
+//   unshare FLAGS | clone3 | socket FAMILY TYPE | personality N | mknod-open PATH c|b MAJ MIN |
+//   init-module | finit-module PATH | mount FSTYPE TARGET [DATA] | ptrace PID | setns PATH |
+//   keyring (the session keyring's serial) | key-describe SERIAL
 // Output is plain text on stdout; failures print "ERR <errno text>" and exit 1.
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <string.h>
+#include <linux/sched.h>
 #include <sys/ioctl.h>
+#include <sys/mount.h>
+#include <sys/ptrace.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
@@ -57,6 +66,78 @@ int rlimit_of(const char* name) {
   }
   std::printf("ERR unknown limit\n");
   return 1;
+}
+
+// "ok" when RC >= 0, else "ERR WHAT: errno text" (exit 1).
+int report(long rc, const char* what) {
+  if (rc < 0) return err(what);
+  std::printf("ok\n");
+  return 0;
+}
+
+unsigned long number(const char* s) { return std::strtoul(s, nullptr, 0); }
+
+// Escape attempts: raw syscalls, so the errno is the kernel's (or seccomp's), not libc's.
+int escape_query(const std::string& q, int argc, char** argv) {
+  const char* a = argc > 2 ? argv[2] : "";
+  const char* b = argc > 3 ? argv[3] : "";
+  if (q == "unshare") return report(syscall(SYS_unshare, number(a)), "unshare");
+  if (q == "clone3") {
+    clone_args args{};
+    args.exit_signal = SIGCHLD;
+    long pid = syscall(SYS_clone3, &args, sizeof args);
+    if (pid == 0) _exit(0);
+    if (pid > 0) waitpid(static_cast<pid_t>(pid), nullptr, 0);
+    return report(pid, "clone3");
+  }
+  if (q == "socket") {
+    long fd = syscall(SYS_socket, static_cast<int>(number(a)), static_cast<int>(number(b)), 0);
+    return report(fd, "socket");
+  }
+  if (q == "personality") return report(syscall(SYS_personality, number(a)), "personality");
+  if (q == "mknod-open") {
+    // mknod-open PATH c|b MAJOR MINOR: makes the node, then opens it read-write.
+    mode_t type = b[0] == 'b' ? S_IFBLK : S_IFCHR;
+    unsigned maj = argc > 4 ? static_cast<unsigned>(number(argv[4])) : 0;
+    unsigned min = argc > 5 ? static_cast<unsigned>(number(argv[5])) : 0;
+    if (syscall(SYS_mknodat, AT_FDCWD, a, type | 0666, makedev(maj, min)) < 0) return err("mknod");
+    std::printf("mknod ok\n");
+    return report(syscall(SYS_openat, AT_FDCWD, a, O_RDWR | O_CLOEXEC), "open");
+  }
+  if (q == "init-module") return report(syscall(SYS_init_module, nullptr, 0UL, ""), "init_module");
+  if (q == "finit-module") {
+    int fd = open(a, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return err(a);
+    return report(syscall(SYS_finit_module, fd, "", 0), "finit_module");
+  }
+  if (q == "mount") {
+    const char* data = argc > 4 ? argv[4] : nullptr;
+    return report(syscall(SYS_mount, a, b, a, 0UL, data), "mount");
+  }
+  if (q == "ptrace")
+    return report(syscall(SYS_ptrace, PTRACE_ATTACH, static_cast<pid_t>(number(a)), 0, 0),
+                  "ptrace");
+  if (q == "setns") {
+    int fd = open(a, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return err("open");
+    return report(syscall(SYS_setns, fd, 0), "setns");
+  }
+  if (q == "keyring") {
+    // KEYCTL_GET_KEYRING_ID (0) of KEY_SPEC_SESSION_KEYRING (-3), without creating one.
+    long id = syscall(SYS_keyctl, 0, -3, 0);
+    if (id < 0) return err("keyctl");
+    std::printf("%ld\n", id);
+    return 0;
+  }
+  if (q == "key-describe") {
+    char buf[512] = {};
+    long n = syscall(SYS_keyctl, 6 /* KEYCTL_DESCRIBE */, static_cast<long>(std::strtol(a, nullptr, 0)),
+                     buf, sizeof buf - 1);
+    if (n < 0) return err("keyctl describe");
+    std::printf("%s\n", buf);
+    return 0;
+  }
+  return -1;
 }
 
 }  // namespace
@@ -283,6 +364,7 @@ int main(int argc, char** argv) {
     std::printf("never\n");
     return 0;
   }
+  if (int rc = escape_query(q, argc, argv); rc >= 0) return rc;
   std::printf("ERR unknown query %s\n", q.c_str());
   return 2;
 }

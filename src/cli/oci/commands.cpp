@@ -12,6 +12,7 @@
 #include "core/log.hpp"
 #include "core/strings.hpp"
 #include "oci/default_spec.hpp"
+#include "oci/seccomp_profile.hpp"
 #include "oci/state.hpp"
 
 namespace forker::cli {
@@ -30,7 +31,9 @@ struct Commands {
   runtime::ExecOptions exec_opts;
   std::vector<std::string> exec_env, exec_caps, exec_gids;
   bool spec_rootless = false;
+  bool spec_seccomp_default = false;
   std::string spec_bundle;
+  std::string exec_process_label, exec_apparmor;  // accepted as runc does; no LSM support yet
 };
 
 namespace {
@@ -136,6 +139,11 @@ int write_spec(Commands& c) {
     return 1;
   }
   std::string text = oci::default_spec_json(c.spec_rootless, getuid(), getgid());
+  if (c.spec_seccomp_default) {
+    auto with = oci::with_default_seccomp(text);
+    if (!with) return fail(with.error().add_context("spec"));
+    text = std::move(*with);
+  }
   int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
   if (fd < 0) return fail(sys_error("spec: create", path));
   bool okw = write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size());
@@ -181,12 +189,14 @@ std::shared_ptr<Commands> register_commands(CLI::App& app, Globals&) {
   c->exec->add_flag("-d,--detach", e.detach);
   c->exec->add_option("--pid-file", e.pid_file);
   c->exec->add_option("--preserve-fds", e.preserve_fds);
-  c->exec->add_option("--process-label", e.cwd.empty() ? e.cwd : e.cwd, "ignored");
-  c->exec->add_option("--apparmor", e.cwd.empty() ? e.cwd : e.cwd, "ignored");
+  c->exec->add_option("--process-label", c->exec_process_label, "SELinux label (refused if set)");
+  c->exec->add_option("--apparmor", c->exec_apparmor, "AppArmor profile (refused if set)");
   c->exec->add_option("id", e.id)->required();
   c->exec->prefix_command();
   c->spec = app.add_subcommand("spec", "write a default config.json");
   c->spec->add_flag("--rootless", c->spec_rootless);
+  c->spec->add_flag("--seccomp-default", c->spec_seccomp_default,
+                    "linux.seccomp: forker's default profile (docker's, for the spec's capabilities)");
   c->spec->add_option("-b,--bundle", c->spec_bundle);
   c->features = app.add_subcommand("features", "show the runtime's features");
   c->ps = app.add_subcommand("ps", "list the processes in a container");
@@ -245,6 +255,8 @@ int run_selected(CLI::App& app, Globals& g, const std::shared_ptr<Commands>& cp)
   if (c.list->parsed()) return print_list(g, c);
   if (c.exec->parsed()) {
     auto& e = c.exec_opts;
+    if (!c.exec_process_label.empty() || !c.exec_apparmor.empty())
+      return report(make_error("exec --process-label/--apparmor: no SELinux or AppArmor support"));
     e.args = c.exec->remaining();
     e.env = c.exec_env;
     e.caps = c.exec_caps;

@@ -8,6 +8,7 @@
 #include <iostream>
 
 #include "core/log.hpp"
+#include "linux/rootless.hpp"
 #include "cli/oci/commands.hpp"
 
 using namespace forker;
@@ -17,6 +18,8 @@ int main(int argc, char** argv) {
   app.set_version_flag("-v,--version", std::string("forker-oci version ") + FORKER_VERSION +
                                            "\nspec: 1.1.0");
   cli::Globals globals;
+  // Rootless: $XDG_RUNTIME_DIR/forker-oci (or /tmp/forker-oci-UID), as runc does.
+  globals.options.root = linux::default_state_root();
   app.add_option("--root", globals.options.root, "state directory")->capture_default_str();
   app.add_option("--log", globals.log_file, "log file (default stderr)");
   app.add_option("--log-format", globals.log_format, "text or json")
