@@ -92,11 +92,17 @@ TEST_F(ConfigCgroups, DeleteKeepsAParentThatExistedBefore) {
   auto& b = bundle();
   std::string parent = "/" + b.id("-pre");
   std::vector<std::string> made;
+  std::vector<std::filesystem::path> hierarchies;
   std::error_code ec;
-  for (const auto& h : std::filesystem::directory_iterator("/sys/fs/cgroup", ec)) {
-    std::string d = h.path().string() + parent;
-    if (std::filesystem::exists(h.path() / "cgroup.procs") && mkdir(d.c_str(), 0755) == 0)
-      made.push_back(d);
+  if (is_v2_host()) {
+    hierarchies.push_back("/sys/fs/cgroup");
+  } else {
+    for (const auto& h : std::filesystem::directory_iterator("/sys/fs/cgroup", ec))
+      if (std::filesystem::exists(h.path() / "cgroup.procs")) hierarchies.push_back(h.path());
+  }
+  for (const auto& h : hierarchies) {
+    std::string d = h.string() + parent;
+    if (mkdir(d.c_str(), 0755) == 0) made.push_back(d);
   }
   on_teardown([made] {
     for (const auto& d : made) rmdir(d.c_str());
