@@ -351,4 +351,13 @@ Status run_hooks(std::string_view phase, const std::vector<oci::Hook>& hooks,
   return ok();
 }
 
+std::vector<Error> run_hooks_all(std::string_view phase, const std::vector<oci::Hook>& hooks,
+                                 const std::string& state_json) {
+  const std::string label = std::string(phase) + " hook";
+  std::vector<Error> failures;
+  for (const auto& hook : hooks)
+    if (auto st = run_hook_as(label, hook, state_json); !st) failures.push_back(std::move(st).error());
+  return failures;
+}
+
 }  // namespace forker::runtime

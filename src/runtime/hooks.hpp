@@ -27,4 +27,9 @@ Status run_hook(const oci::Hook& hook, const std::string& state_json);
 Status run_hooks(std::string_view phase, const std::vector<oci::Hook>& hooks,
                  const std::string& state_json);
 
+// poststart and poststop: a failing hook is reported, the remaining ones still run
+// (runtime-spec). Returns every failure.
+std::vector<Error> run_hooks_all(std::string_view phase, const std::vector<oci::Hook>& hooks,
+                                 const std::string& state_json);
+
 }  // namespace forker::runtime

@@ -91,8 +91,8 @@ Status start_impl(const std::string& state_dir, const oci::ContainerState& st,
   unlink(fifo.c_str());
   std::string hook_state = oci::state_json(st, oci::ContainerStatus::Running, false);
   // A failing poststart hook is reported but does not stop the container (runtime-spec).
-  if (auto hs = run_hooks("poststart", spec.hooks.poststart, hook_state); !hs)
-    log::warn(hs.error().message());
+  for (const auto& e : run_hooks_all("poststart", spec.hooks.poststart, hook_state))
+    log::warn(e.message());
   return ok();
 }
 
@@ -124,8 +124,8 @@ Status destroy_impl(oci::StateDir& dir, const oci::ContainerState& st) {
   FORKER_TRY(dir.remove());
   if (spec) {
     std::string hook_state = oci::state_json(st, oci::ContainerStatus::Stopped, false);
-    if (auto hs = run_hooks("poststop", spec->hooks.poststop, hook_state); !hs)
-      log::warn(hs.error().message());
+    for (const auto& e : run_hooks_all("poststop", spec->hooks.poststop, hook_state))
+      log::warn(e.message());
   }
   return ok();
 }
@@ -165,6 +165,12 @@ Status kill_container(const GlobalOptions& g, const std::string& id, int signal,
   auto pidfd = FORKER_TRY(open_pidfd(st).context("kill " + id));
   if (syscall(SYS_pidfd_send_signal, pidfd.get(), signal, nullptr, 0) < 0)
     return sys_error("kill " + id + ": send signal to", std::to_string(st.pid));
+  // A frozen task does not act on SIGKILL: thaw a paused container so it dies (runc 1.2 too).
+  if (signal == SIGKILL && status == oci::ContainerStatus::Paused) {
+    auto host = FORKER_TRY(cgroup_host());
+    auto cg = FORKER_TRY(linux::Cgroup::open(host, st.cgroups_path).context("kill " + id));
+    return cg.thaw().context("kill " + id);
+  }
   return ok();
 }
 

@@ -188,6 +188,16 @@ TEST_F(HookTest, RunHooksRunsInOrderAndStopsAtFirstFailure) {
   EXPECT_EQ(slurp(path("log")), "1\n2\n");
 }
 
+TEST_F(HookTest, RunHooksAllRunsEveryHookAndReportsEachFailure) {
+  std::vector<oci::Hook> hooks = {sh("echo 1 >> " + path("log")), sh("exit 3"),
+                                  sh("echo 3 >> " + path("log")), sh("exit 4")};
+  auto failures = run_hooks_all("poststart", hooks, kState);
+  ASSERT_EQ(failures.size(), 2u);
+  EXPECT_EQ(failures[0].message(), "poststart hook /bin/sh: exit status 3");
+  EXPECT_EQ(failures[1].message(), "poststart hook /bin/sh: exit status 4");
+  EXPECT_EQ(slurp(path("log")), "1\n3\n");
+}
+
 TEST_F(HookTest, RunHooksWithNoHooksIsOk) {
   EXPECT_TRUE(run_hooks("poststop", {}, kState).has_value());
 }
