@@ -318,6 +318,18 @@ std::vector<std::string> Cgroup::dirs() const {
   return out;
 }
 
+std::string Cgroup::controller_dir(std::string_view controller) const {
+  if (host_.layout == CgroupLayout::kV2) return unified_dir_;
+  auto it = v1_dirs_.find(std::string(controller));
+  return it == v1_dirs_.end() ? std::string() : it->second;
+}
+
+std::string Cgroup::freezer_file() const {
+  if (host_.layout == CgroupLayout::kV2) return unified_dir_ + "/cgroup.freeze";
+  std::string dir = controller_dir("freezer");
+  return dir.empty() ? dir : dir + "/freezer.state";
+}
+
 Result<Cgroup> Cgroup::create(const CgroupHost& host, const std::string& path,
                               const oci::Resources* resources) {
   FORKER_TRY(check_resolved(path));
@@ -365,6 +377,15 @@ Status Cgroup::make_dirs() {
 }
 
 Status Cgroup::make_path(const std::string& mount, bool is_cpuset, bool enable_controllers) {
+  // A concurrent delete may remove an empty shared parent (/forker) between our check and the
+  // mkdir below it: the mkdir then fails with ENOENT, and the walk starts again.
+  for (int attempt = 0;; ++attempt) {
+    Status st = make_path_once(mount, is_cpuset, enable_controllers);
+    if (st || st.error().err != ENOENT || attempt == 4) return st;
+  }
+}
+
+Status Cgroup::make_path_once(const std::string& mount, bool is_cpuset, bool enable_controllers) {
   std::string dir = mount;
   for (const auto& part : split(path_, '/')) {
     if (part.empty()) continue;

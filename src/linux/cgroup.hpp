@@ -114,6 +114,12 @@ class [[nodiscard]] Cgroup {
   const CgroupHost& host() const { return host_; }
   // Every leaf directory, v1 ones first, the unified one last.
   std::vector<std::string> dirs() const;
+  // The directory holding CONTROLLER's files ("memory", "cpuacct"): the unified one on a v2
+  // host, the controller's v1 hierarchy otherwise; "" when the host does not mount it.
+  std::string controller_dir(std::string_view controller) const;
+  // The file that says whether the cgroup is frozen: v1 freezer.state ("FROZEN"), v2
+  // cgroup.freeze ("1"); "" without a freezer.
+  std::string freezer_file() const;
   // The directories create() made (leaves and parents), for the container's state.
   const std::vector<std::string>& created_dirs() const { return created_; }
 
@@ -121,6 +127,7 @@ class [[nodiscard]] Cgroup {
   Cgroup(const CgroupHost& host, std::string path);
   Status make_dirs();
   Status make_path(const std::string& mount, bool is_cpuset, bool enable_controllers);
+  Status make_path_once(const std::string& mount, bool is_cpuset, bool enable_controllers);
   Status remove_created();
   const std::string& pids_dir() const;
 
