@@ -111,7 +111,9 @@ Status destroy_impl(oci::StateDir& dir, const oci::ContainerState& st) {
   auto host = FORKER_TRY(cgroup_host());
   auto cg = linux::Cgroup::open(host, st.cgroups_path, st.cgroup_dirs_created);
   if (cg) {
-    auto _ = cg->kill_all(SIGKILL);
+    // Most deletes find the cgroup empty (the init was reaped): skip the freeze-signal-thaw.
+    auto left = cg->pids();
+    if (!left || !left->empty()) auto _ = cg->kill_all(SIGKILL);
   }
   if (auto pidfd = open_pidfd(st)) {
     kill(st.pid, SIGKILL);
