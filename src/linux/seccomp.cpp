@@ -1,5 +1,7 @@
 #include "linux/seccomp.hpp"
 
+#include "core/fd_passing.hpp"
+
 #include <fcntl.h>
 #include <linux/seccomp.h>
 #include <seccomp.h>
@@ -377,26 +379,11 @@ Status send_seccomp_listener(int listener_fd, const std::string& listener_path,
     return sys_error("connect", listener_path);
 
   // The fd rides on the first chunk; a stream socket may take the rest in further sends.
-  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
-  iovec iov{const_cast<char*>(process_state_json.data()), process_state_json.size()};
-  msghdr msg{};
-  msg.msg_iov = &iov;
-  msg.msg_iovlen = 1;
-  msg.msg_control = control;
-  msg.msg_controllen = sizeof(control);
-  cmsghdr* cmsg = CMSG_FIRSTHDR(&msg);
-  cmsg->cmsg_level = SOL_SOCKET;
-  cmsg->cmsg_type = SCM_RIGHTS;
-  cmsg->cmsg_len = CMSG_LEN(sizeof(int));
-  std::memcpy(CMSG_DATA(cmsg), &listener_fd, sizeof(int));
-
-  ssize_t n;
-  do n = sendmsg(sock.get(), &msg, MSG_NOSIGNAL);
-  while (n < 0 && errno == EINTR);
-  if (n < 0) return sys_error("sendmsg", listener_path);
-  size_t done = static_cast<size_t>(n);
+  auto sent = send_with_fd(sock.get(), listener_fd, process_state_json);
+  if (!sent) return std::move(sent).error().add_context("seccomp listener " + listener_path);
+  size_t done = *sent;
   while (done < process_state_json.size()) {
-    n = send(sock.get(), process_state_json.data() + done, process_state_json.size() - done,
+    ssize_t n = send(sock.get(), process_state_json.data() + done, process_state_json.size() - done,
              MSG_NOSIGNAL);
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) return sys_error("send", listener_path);

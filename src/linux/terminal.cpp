@@ -1,5 +1,7 @@
 #include "linux/terminal.hpp"
 
+#include "core/fd_passing.hpp"
+
 #include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
@@ -293,64 +295,24 @@ Result<PtyPair> open_pty(const std::optional<oci::ConsoleSize>& size,
 }
 
 Status send_console_fd(int socket_fd, int master_fd) {
-  iovec iov{const_cast<char*>(kMasterName.data()), kMasterName.size()};
-  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
-  msghdr msg{};
-  msg.msg_iov = &iov;
-  msg.msg_iovlen = 1;
-  msg.msg_control = control;
-  msg.msg_controllen = sizeof control;
-  cmsghdr* cmsg = CMSG_FIRSTHDR(&msg);
-  cmsg->cmsg_level = SOL_SOCKET;
-  cmsg->cmsg_type = SCM_RIGHTS;
-  cmsg->cmsg_len = CMSG_LEN(sizeof(int));
-  std::memcpy(CMSG_DATA(cmsg), &master_fd, sizeof(int));
-
-  ssize_t n;
-  do {
-    n = ::sendmsg(socket_fd, &msg, MSG_NOSIGNAL);
-  } while (n < 0 && errno == EINTR);
-  if (n < 0) return sys_error("sendmsg pty master to", "console socket");
-  if (static_cast<size_t>(n) != kMasterName.size())
+  auto sent = send_with_fd(socket_fd, master_fd, kMasterName);
+  if (!sent) return std::move(sent).error().add_context("pty master to console socket");
+  if (*sent != kMasterName.size())
     return make_error("sendmsg pty master to", "console socket: short write");
   return ok();
 }
 
 Result<UniqueFd> recv_console_fd(int socket_fd) {
-  char name[kMaxNameLen];
-  iovec iov{name, sizeof name};
-  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
-  msghdr msg{};
-  msg.msg_iov = &iov;
-  msg.msg_iovlen = 1;
-  msg.msg_control = control;
-  msg.msg_controllen = sizeof control;
-
-  ssize_t n;
-  do {
-    n = ::recvmsg(socket_fd, &msg, MSG_CMSG_CLOEXEC);
-  } while (n < 0 && errno == EINTR);
-  if (n < 0) return sys_error("recvmsg pty master from", "console socket");
-
-  // Take ownership of whatever arrived before judging it, so no fd leaks on an error path.
-  std::vector<UniqueFd> fds;
-  for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c != nullptr; c = CMSG_NXTHDR(&msg, c)) {
-    if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
-    size_t count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-    for (size_t i = 0; i < count; ++i) {
-      int fd;
-      std::memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof fd);
-      fds.emplace_back(fd);
-    }
-  }
-  if (n == 0 && fds.empty())
+  auto msg = recv_with_fd(socket_fd, kMaxNameLen);
+  if (!msg) return std::move(msg).error().add_context("pty master from console socket");
+  if (msg->data.empty() && msg->fds_received == 0)
     return make_error("recvmsg pty master from", "console socket: peer closed without sending");
-  // MSG_CTRUNC: more fds were sent than fit; the kernel closed the ones that did not.
-  if (fds.size() != 1 || (msg.msg_flags & MSG_CTRUNC) != 0)
+  if (msg->fds_received != 1 || msg->truncated)
     return make_error("recvmsg pty master from",
-                      "console socket: expected exactly one fd, got " + std::to_string(fds.size()) +
-                          ((msg.msg_flags & MSG_CTRUNC) != 0 ? " (truncated)" : ""));
-  return std::move(fds.front());
+                      "console socket: expected exactly one fd, got " +
+                          std::to_string(msg->fds_received) +
+                          (msg->truncated ? " (truncated)" : ""));
+  return std::move(msg->fd);
 }
 
 Status setup_console_stdio(int slave_fd) {

@@ -1,5 +1,7 @@
 #include "runtime/sync.hpp"
 
+#include "core/fd_passing.hpp"
+
 #include <sys/socket.h>
 
 #include <cstring>
@@ -94,55 +96,24 @@ Result<std::string> SyncChannel::expect(SyncStep step) const {
 
 Status SyncChannel::send_fd(SyncStep step, int fd) const {
   Header h{static_cast<uint32_t>(step), 0};
-  iovec iov{&h, sizeof h};
-  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
-  msghdr msg{};
-  msg.msg_iov = &iov;
-  msg.msg_iovlen = 1;
-  msg.msg_control = control;
-  msg.msg_controllen = sizeof control;
-  cmsghdr* c = CMSG_FIRSTHDR(&msg);
-  c->cmsg_level = SOL_SOCKET;
-  c->cmsg_type = SCM_RIGHTS;
-  c->cmsg_len = CMSG_LEN(sizeof(int));
-  memcpy(CMSG_DATA(c), &fd, sizeof fd);
-  for (;;) {
-    if (sendmsg(fd_.get(), &msg, MSG_NOSIGNAL) >= 0) return ok();
-    if (errno != EINTR) return sys_error("sendmsg", "sync socket");
-  }
+  auto sent = send_with_fd(fd_.get(), fd, std::string_view(reinterpret_cast<char*>(&h), sizeof h));
+  if (!sent) return std::move(sent).error().add_context("sync socket");
+  return ok();
 }
 
 Result<UniqueFd> SyncChannel::expect_fd(SyncStep step) const {
-  std::vector<char> buf(sizeof(Header) + kMaxMessage);
-  iovec iov{buf.data(), buf.size()};
-  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
-  msghdr msg{};
-  msg.msg_iov = &iov;
-  msg.msg_iovlen = 1;
-  msg.msg_control = control;
-  msg.msg_controllen = sizeof control;
-  ssize_t n;
-  do {
-    n = recvmsg(fd_.get(), &msg, MSG_CMSG_CLOEXEC);
-  } while (n < 0 && errno == EINTR);
-  if (n < 0) return sys_error("recvmsg", "sync socket");
-  // Own whatever fd came along first, so no return below leaks it.
-  UniqueFd received;
-  if (cmsghdr* c = CMSG_FIRSTHDR(&msg); c && c->cmsg_type == SCM_RIGHTS) {
-    int fd;
-    memcpy(&fd, CMSG_DATA(c), sizeof fd);
-    received.reset(fd);
-  }
-  if (n == 0) return make_error("container init exited before it was ready");
-  if (static_cast<size_t>(n) < sizeof(Header)) return make_error("short sync message");
+  auto msg = recv_with_fd(fd_.get(), sizeof(Header) + kMaxMessage);
+  if (!msg) return std::move(msg).error().add_context("sync socket");
+  if (msg->data.empty()) return make_error("container init exited before it was ready");
+  if (msg->data.size() < sizeof(Header)) return make_error("short sync message");
   Header h;
-  memcpy(&h, buf.data(), sizeof h);
+  memcpy(&h, msg->data.data(), sizeof h);
   if (h.step == static_cast<uint32_t>(SyncStep::kError))
-    return decode_error(std::string(buf.data() + sizeof h, static_cast<size_t>(n) - sizeof h));
+    return decode_error(msg->data.substr(sizeof h));
   if (h.step != static_cast<uint32_t>(step))
     return make_error("unexpected sync message " + std::to_string(h.step) + " (waiting for an fd)");
-  if (!received) return make_error("sync message without an fd");
-  return received;
+  if (!msg->fd) return make_error("sync message without an fd");
+  return std::move(msg->fd);
 }
 
 }  // namespace forker::runtime
