@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 
 packages=(g++ cmake make pkg-config libseccomp-dev libcap-dev nlohmann-json3-dev libcli11-dev
           libgtest-dev libgmock-dev busybox-static
-          podman containerd bsdutils iproute2 procps)  # engines and tools the tests drive
+          podman containerd bsdutils iproute2 procps uidmap passwd util-linux)  # engines and tools the tests drive
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -14,22 +14,8 @@ using ::testing::HasSubstr;
 using ::testing::IsEmpty;
 namespace fs = std::filesystem;
 
-class BadInput : public ::testing::Test {
+class BadInput : public ContainerTest {
  protected:
-  void SetUp() override { REQUIRE_ROOT(); }
-  void TearDown() override {
-    if (!bundle_) return;
-    std::string id = bundle_->id();
-    std::string root = bundle_->root();
-    std::string dir = bundle_->dir();
-    bundle_.reset();
-    EXPECT_THAT(leftovers(dir, id, root), IsEmpty());
-  }
-  Bundle& bundle() {
-    if (!bundle_)
-      bundle_ = std::make_unique<Bundle>(::testing::UnitTest::GetInstance()->current_test_info()->name());
-    return *bundle_;
-  }
 
   // The refusal: non-zero, one line on stderr naming WHAT, nothing left behind.
   void expect_refused(const RunResult& r, const std::string& what) {
@@ -57,7 +43,6 @@ class BadInput : public ::testing::Test {
     expect_refused(bundle().run(), what);
   }
 
-  std::unique_ptr<Bundle> bundle_;
 };
 
 TEST_F(BadInput, TruncatedConfigJson) {

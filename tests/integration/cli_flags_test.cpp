@@ -12,21 +12,8 @@ namespace {
 using ::testing::HasSubstr;
 using ::testing::Not;
 
-class CliFlags : public ::testing::Test {
+class CliFlags : public ContainerTest {
  protected:
-  void SetUp() override { REQUIRE_ROOT(); }
-  void TearDown() override {
-    if (!bundle_) return;
-    std::string id = bundle_->id(), root = bundle_->root(), dir = bundle_->dir();
-    bundle_.reset();
-    EXPECT_THAT(leftovers(dir, id, root), ::testing::IsEmpty());
-  }
-  Bundle& bundle() {
-    if (!bundle_)
-      bundle_ = std::make_unique<Bundle>(
-          ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    return *bundle_;
-  }
   // forker-oci ARGS with fd 3 open on PATH (no O_CLOEXEC), as an engine passing a socket would.
   RunResult with_fd3(const std::vector<std::string>& args, const std::string& path) {
     std::vector<std::string> argv = {"/bin/sh", "-c", "exec 3<\"$FD3\"; exec \"$0\" \"$@\"",
@@ -37,7 +24,6 @@ class CliFlags : public ::testing::Test {
     unsetenv("FD3");
     return r;
   }
-  std::unique_ptr<Bundle> bundle_;
 };
 
 TEST_F(CliFlags, NoPivotRunsInTheRootfs) {

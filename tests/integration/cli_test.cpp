@@ -16,22 +16,8 @@ using ::testing::IsEmpty;
 namespace fs = std::filesystem;
 using json = nlohmann::json;
 
-class Cli : public ::testing::Test {
+class Cli : public ContainerTest {
  protected:
-  void SetUp() override { REQUIRE_ROOT(); }
-  void TearDown() override {
-    if (!bundle_) return;
-    std::string id = bundle_->id();
-    std::string root = bundle_->root();
-    std::string dir = bundle_->dir();
-    bundle_.reset();
-    EXPECT_THAT(leftovers(dir, id, root), IsEmpty());
-  }
-  Bundle& bundle() {
-    if (!bundle_)
-      bundle_ = std::make_unique<Bundle>(::testing::UnitTest::GetInstance()->current_test_info()->name());
-    return *bundle_;
-  }
   // forker-oci ARGS with its stdout (and so the container's) going to the file OUT.
   RunResult oci_to_file(const std::vector<std::string>& args, const std::string& out) {
     std::vector<std::string> argv = {"/bin/sh", "-c", "exec \"$0\" \"$@\" >\"$OUT\"",
@@ -81,7 +67,6 @@ class Cli : public ::testing::Test {
     ns = kept;
   }
 
-  std::unique_ptr<Bundle> bundle_;
 };
 
 TEST_F(Cli, SpecWritesAConfigThatRunAccepts) {

@@ -14,22 +14,8 @@ using ::testing::IsEmpty;
 using ::testing::Not;
 namespace fs = std::filesystem;
 
-class Exec : public ::testing::Test {
+class Exec : public ContainerTest {
  protected:
-  void SetUp() override { REQUIRE_ROOT(); }
-  void TearDown() override {
-    if (!bundle_) return;
-    std::string id = bundle_->id();
-    std::string root = bundle_->root();
-    std::string dir = bundle_->dir();
-    bundle_.reset();
-    EXPECT_THAT(leftovers(dir, id, root), IsEmpty());
-  }
-  Bundle& bundle() {
-    if (!bundle_)
-      bundle_ = std::make_unique<Bundle>(::testing::UnitTest::GetInstance()->current_test_info()->name());
-    return *bundle_;
-  }
   // A running container whose init sleeps (and prints nothing: nobody reads its stdout).
   void start_sleeper() {
     auto& b = bundle();
@@ -52,7 +38,6 @@ class Exec : public ::testing::Test {
     return std::to_string(st["pid"].get<int>());
   }
 
-  std::unique_ptr<Bundle> bundle_;
 };
 
 // The value of FIELD ("CapEff", "NoNewPrivs", "NSpid", ...) in /proc/PID/status text.

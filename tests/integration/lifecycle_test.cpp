@@ -8,23 +8,8 @@ namespace {
 
 using ::testing::HasSubstr;
 
-class Lifecycle : public ::testing::Test {
+class Lifecycle : public ContainerTest {
  protected:
-  void SetUp() override { REQUIRE_ROOT(); }
-  void TearDown() override {
-    if (!bundle_) return;
-    std::string id = bundle_->id();
-    std::string root = bundle_->root();
-    std::string dir = bundle_->dir();
-    bundle_.reset();
-    EXPECT_THAT(leftovers(dir, id, root), ::testing::IsEmpty());
-  }
-  Bundle& bundle() {
-    if (!bundle_)
-      bundle_ = std::make_unique<Bundle>(::testing::UnitTest::GetInstance()->current_test_info()->name());
-    return *bundle_;
-  }
-  std::unique_ptr<Bundle> bundle_;
 };
 
 TEST_F(Lifecycle, RunReportsExitStatusAndIsPidOne) {

@@ -173,6 +173,28 @@ RunResult Bundle::run(const std::vector<std::string>& extra, int timeout_s) {
   return run_oci(args, root_, timeout_s);
 }
 
+void ContainerTest::SetUp() {
+  if (!is_root()) GTEST_SKIP() << "needs root";
+}
+
+void ContainerTest::TearDown() {
+  if (!bundle_) return;
+  std::string id = bundle_->id(), root = bundle_->root(), dir = bundle_->dir();
+  bundle_.reset();
+  EXPECT_TRUE(leftovers(dir, id, root).empty()) << "left behind: " << [&] {
+    std::string all;
+    for (const auto& l : leftovers(dir, id, root)) all += l + "\n";
+    return all;
+  }();
+}
+
+Bundle& ContainerTest::bundle() {
+  if (!bundle_)
+    bundle_ = std::make_unique<Bundle>(
+        ::testing::UnitTest::GetInstance()->current_test_info()->name());
+  return *bundle_;
+}
+
 std::vector<std::string> leftovers(const std::string& path_part, const std::string& name_part,
                                    const std::string& root) {
   std::vector<std::string> out;

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
@@ -57,6 +58,17 @@ class Bundle {
   std::string root_;
   std::string id_;
   nlohmann::json config_;
+};
+
+// A fixture for tests that run one bundle's containers: root required, the bundle made on first
+// use, and after the test (passed or not) the bundle's containers are force-deleted and nothing
+// may be left: no mount naming the bundle, no cgroup named after its id, no state entry.
+class ContainerTest : public ::testing::Test {
+ protected:
+  void SetUp() override;
+  void TearDown() override;
+  Bundle& bundle();
+  std::unique_ptr<Bundle> bundle_;
 };
 
 // Everything this process's tests could leave on the host: mounts naming PATH_PART, cgroup
