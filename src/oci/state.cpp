@@ -84,8 +84,11 @@ ContainerStatus derive_status(const std::string& container_dir, const ContainerS
   if (!stat || stat->second != st.pid_start_time) return ContainerStatus::Stopped;
   if (stat->first == 'Z' || stat->first == 'X') return ContainerStatus::Stopped;
   if (path_exists(container_dir + "/exec.fifo")) return ContainerStatus::Created;
-  // A frozen cgroup shows in the freezer state; checked by the cgroup layer when it exists.
-  if (path_exists(container_dir + "/paused")) return ContainerStatus::Paused;
+  // v1 "FROZEN" (not "FREEZING": runc counts only a finished freeze), v2 "1".
+  if (auto freezer = read_file(container_dir + "/" + kFreezerLink)) {
+    std::string_view v = trim(*freezer);
+    if (v == "FROZEN" || v == "1") return ContainerStatus::Paused;
+  }
   return ContainerStatus::Running;
 }
 

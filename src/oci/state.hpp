@@ -41,7 +41,11 @@ std::string state_json(const ContainerState& st, ContainerStatus status, bool ru
 std::string rfc3339_now();
 // Start time of PID from /proc; nullopt when the process is gone.
 std::optional<uint64_t> process_start_time(pid_t pid);
-// Derives the status from the process: gone or zombie -> Stopped; exec.fifo present -> Created.
+// In ROOT/ID, `pause` links this name to the cgroup's freezer file (v1 freezer.state, v2
+// cgroup.freeze): the status reads the kernel's freezer, not a marker of our own.
+inline constexpr const char* kFreezerLink = "freezer";
+// Derives the status from the process: gone or zombie -> Stopped; exec.fifo present -> Created;
+// a frozen cgroup -> Paused.
 ContainerStatus derive_status(const std::string& container_dir, const ContainerState& st);
 
 class StateDir {

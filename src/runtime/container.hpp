@@ -4,6 +4,7 @@
 
 #include <signal.h>
 
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -63,6 +64,46 @@ struct ExecOptions {
 };
 // Returns the exit status of the process (0 with detach).
 Result<int> exec_container(const GlobalOptions& g, const ExecOptions& o);
+
+// ---- cgroup operations (cgroup_ops.cpp, events.cpp) ----
+
+// pause/resume: freeze and thaw every process of the container (v1 freezer, v2 cgroup.freeze).
+Status pause_container(const GlobalOptions& g, const std::string& id);
+Status resume_container(const GlobalOptions& g, const std::string& id);
+
+// runc update's flags, as typed: memory values take runc's suffixes ("64m", "1g", "-1"). An
+// empty string is a flag not given; 0 leaves a value unchanged, as in runc.
+struct UpdateFlags {
+  std::string memory, memory_swap, memory_reservation, kernel_memory, kernel_memory_tcp;
+  std::string cpu_shares, cpu_quota, cpu_period, cpu_rt_runtime, cpu_rt_period;
+  std::string cpuset_cpus, cpuset_mems, pids_limit, blkio_weight;
+  bool any() const;
+};
+// What update writes: the linux.resources fields asked for, and the same as JSON, which is
+// merged into the config kept in the container's state.
+struct UpdateRequest {
+  oci::Resources resources;
+  std::string resources_json;
+};
+// From -r's text (the OCI linux.resources object; unknown keys are an error) or, when
+// RESOURCES_TEXT is empty, from the flags. Values are range-checked before anything is written.
+Result<UpdateRequest> parse_update(const UpdateFlags& flags, const std::string& resources_text);
+// "64m" -> 67108864 (runc's RAMInBytes: k, m, g, t, p, binary, optional "b"/"ib"); "-1" -> -1.
+Result<int64_t> parse_memory_size(const std::string& text);
+// Writes the request to the container's cgroup (created, running or paused).
+Status update_container(const GlobalOptions& g, const std::string& id, const UpdateRequest& r);
+
+struct EventsOptions {
+  std::string id;
+  bool stats_once = false;  // --stats: one stats event, then return
+  long interval_ms = 5000;  // --interval
+};
+// runc's event stream: a {"type":"stats",...} line every interval and {"type":"oom",...} when
+// the cgroup reports an OOM kill (polled), each handed to EMIT, until the container stops.
+Status container_events(const GlobalOptions& g, const EventsOptions& o,
+                        const std::function<void(const std::string& line)>& emit);
+// "5s", "250ms", "1m30s" (Go's time.ParseDuration units ns..h) -> milliseconds, > 0.
+Result<long> parse_interval(const std::string& text);
 
 // "KILL", "SIGKILL", "9" -> 9.
 Result<int> parse_signal(const std::string& name);

@@ -4,6 +4,7 @@
 //   write PATH TEXT | mknod-null PATH | getcwd-errno | fds | readlink PATH | umask |
 //   uname (machine) | mknod-char PATH MAJOR MINOR |
 //   winsize FD | trap FILE | selfkill N | exes | open-write PATH | hold-exe PATH |
+//   alloc MIB | spin MS | open-read PATH |
 //   escape attempts, each a raw syscall printing "ok" or "ERR what: errno text":
 //   unshare FLAGS | clone3 | socket FAMILY TYPE | personality N | mknod-open PATH c|b MAJ MIN |
 //   init-module | finit-module PATH | mount FSTYPE TARGET [DATA] | ptrace PID | setns PATH |
@@ -12,18 +13,19 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/sched.h>
 #include <signal.h>
 #include <string.h>
-#include <linux/sched.h>
 #include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/ptrace.h>
-#include <sys/syscall.h>
-#include <sys/wait.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/sysmacros.h>
 #include <sys/utsname.h>
+#include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -131,8 +133,8 @@ int escape_query(const std::string& q, int argc, char** argv) {
   }
   if (q == "key-describe") {
     char buf[512] = {};
-    long n = syscall(SYS_keyctl, 6 /* KEYCTL_DESCRIBE */, static_cast<long>(std::strtol(a, nullptr, 0)),
-                     buf, sizeof buf - 1);
+    long n = syscall(SYS_keyctl, 6 /* KEYCTL_DESCRIBE */,
+                     static_cast<long>(std::strtol(a, nullptr, 0)), buf, sizeof buf - 1);
     if (n < 0) return err("keyctl describe");
     std::printf("%s\n", buf);
     return 0;
@@ -365,6 +367,37 @@ int main(int argc, char** argv) {
     return 0;
   }
   if (int rc = escape_query(q, argc, argv); rc >= 0) return rc;
+  if (q == "alloc") {
+    // probe alloc MIB: mallocs MIB MiB and touches every page, so all of it is charged to the
+    // memory cgroup; "ok" when it survived.
+    size_t size = static_cast<size_t>(atol(a)) << 20;
+    char* p = static_cast<char*>(malloc(size));
+    if (!p) return err("malloc");
+    for (size_t i = 0; i < size; i += 4096) p[i] = 1;
+    std::printf("ok\n");
+    return 0;
+  }
+  if (q == "spin") {
+    // probe spin MS: a busy loop for MS milliseconds of wall time (the CPU quota tests).
+    timespec start{}, now{};
+    clock_gettime(CLOCK_MONOTONIC, &start);
+    long ms = atol(a);
+    volatile unsigned long n = 0;
+    do {
+      for (int i = 0; i < 100000; ++i) n = n + 1;
+      clock_gettime(CLOCK_MONOTONIC, &now);
+    } while ((now.tv_sec - start.tv_sec) * 1000 + (now.tv_nsec - start.tv_nsec) / 1000000 < ms);
+    std::printf("ok\n");
+    return 0;
+  }
+  if (q == "open-read") {
+    // probe open-read PATH: open(O_RDONLY); "ok" or ERR (device cgroup "r" access).
+    int fd = open(a, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return err(a);
+    close(fd);
+    std::printf("ok\n");
+    return 0;
+  }
   std::printf("ERR unknown query %s\n", q.c_str());
   return 2;
 }

@@ -8,6 +8,7 @@
 #include <iostream>
 #include <nlohmann/json.hpp>
 
+#include "cli/oci/cgroup_commands.hpp"
 #include "core/file.hpp"
 #include "core/log.hpp"
 #include "core/strings.hpp"
@@ -34,6 +35,8 @@ struct Commands {
   bool spec_seccomp_default = false;
   std::string spec_bundle;
   std::string exec_process_label, exec_apparmor;  // accepted as runc does; no LSM support yet
+  std::shared_ptr<CgroupCommands> cgroup;  // pause, resume, update, events
+  std::vector<std::string> ps_args;        // ps ID -- ARGS
 };
 
 namespace {
@@ -99,7 +102,12 @@ int print_ps(Globals& g, Commands& c) {
     return 0;
   }
   std::string cmd = "ps";
-  auto args = c.ps->remaining();
+  // ps ID -- ARGS: all in ps_args, in order. ps ID -o pid,comm: CLI11 parts the options
+  // (remaining) from the words (ps_args); options first puts each before its value.
+  std::vector<std::string> args;
+  for (const auto& a : c.ps->remaining())
+    if (a != "--") args.push_back(a);
+  args.insert(args.end(), c.ps_args.begin(), c.ps_args.end());
   if (args.empty()) args = {"-ef"};
   for (const auto& a : args) {
     cmd += " '";
@@ -196,13 +204,15 @@ std::shared_ptr<Commands> register_commands(CLI::App& app, Globals&) {
   c->spec = app.add_subcommand("spec", "write a default config.json");
   c->spec->add_flag("--rootless", c->spec_rootless);
   c->spec->add_flag("--seccomp-default", c->spec_seccomp_default,
-                    "linux.seccomp: forker's default profile (docker's, for the spec's capabilities)");
+                    "linux.seccomp: the default profile (docker's) for the spec's capabilities");
   c->spec->add_option("-b,--bundle", c->spec_bundle);
   c->features = app.add_subcommand("features", "show the runtime's features");
   c->ps = app.add_subcommand("ps", "list the processes in a container");
   c->ps->add_option("-f,--format", c->ps_format)->check(CLI::IsMember({"table", "json"}));
   c->ps->add_option("id", c->id)->required();
-  c->ps->allow_extras();
+  c->ps->add_option("ps-args", c->ps_args, "arguments for ps(1), after --");
+  c->ps->prefix_command();
+  c->cgroup = register_cgroup_commands(app);
   return c;
 }
 
@@ -276,6 +286,7 @@ int run_selected(CLI::App& app, Globals& g, const std::shared_ptr<Commands>& cp)
     std::printf("%s", oci::features_json().c_str());
     return 0;
   }
+  if (int code = run_cgroup_command(*c.cgroup, g); code >= 0) return code;
   (void)app;
   return 1;
 }

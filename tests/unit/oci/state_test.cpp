@@ -44,6 +44,7 @@ class TempDir {
 };
 
 void touch(const std::string& path) { std::ofstream(path) << ""; }
+void write_text(const std::string& path, const char* text) { std::ofstream(path) << text; }
 
 ContainerState sample_state(const std::string& id) {
   ContainerState st;
@@ -414,9 +415,20 @@ TEST_F(DeriveStatusTest, ExecFifoIsCreated) {
   EXPECT_EQ(derive_status(tmp_.path(), self()), ContainerStatus::Created);
 }
 
-TEST_F(DeriveStatusTest, PausedMarker) {
-  touch(tmp_.path() + "/paused");
-  EXPECT_EQ(derive_status(tmp_.path(), self()), ContainerStatus::Paused);
+// pause links ID/freezer to the cgroup's freezer file; its content decides.
+TEST_F(DeriveStatusTest, FrozenFreezerIsPaused) {
+  std::string file = tmp_.path() + "/freezer.state";
+  ASSERT_EQ(symlink(file.c_str(), (tmp_.path() + "/" + kFreezerLink).c_str()), 0);
+  for (const char* text : {"FROZEN\n", "1\n"}) {
+    write_text(file, text);
+    EXPECT_EQ(derive_status(tmp_.path(), self()), ContainerStatus::Paused) << text;
+  }
+  for (const char* text : {"THAWED\n", "FREEZING\n", "0\n"}) {
+    write_text(file, text);
+    EXPECT_EQ(derive_status(tmp_.path(), self()), ContainerStatus::Running) << text;
+  }
+  unlink(file.c_str());  // the cgroup is gone
+  EXPECT_EQ(derive_status(tmp_.path(), self()), ContainerStatus::Running);
 }
 
 TEST_F(DeriveStatusTest, ReapedChildIsStopped) {
