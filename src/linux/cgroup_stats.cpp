@@ -158,11 +158,11 @@ json v1_cpu(const Cgroup& cg) {
     user = get(stat, "user") * ns_per_tick;
     percpu = read_list(acct + "/cpuacct.usage_percpu");
   }
-  cpu["usage"] = cpu_usage_json(acct.empty() ? 0 : u64(acct + "/cpuacct.usage"), kernel, user,
-                                percpu);
+  cpu["usage"] =
+      cpu_usage_json(acct.empty() ? 0 : u64(acct + "/cpuacct.usage"), kernel, user, percpu);
   std::string cpu_dir = cg.controller_dir("cpu");
-  auto stat = cpu_dir.empty() ? std::map<std::string, uint64_t>{}
-                              : read_keyed(cpu_dir + "/cpu.stat");
+  auto stat =
+      cpu_dir.empty() ? std::map<std::string, uint64_t>{} : read_keyed(cpu_dir + "/cpu.stat");
   cpu["throttling"] = throttling_json(get(stat, "nr_periods"), get(stat, "nr_throttled"),
                                       get(stat, "throttled_time"));
   return cpu;
@@ -172,10 +172,9 @@ json v1_memory(const std::string& dir) {
   json mem = json::object();
   if (dir.empty()) return mem;
   auto entry = [&](const std::string& prefix) {
-    return memory_entry(u64(dir + "/" + prefix + "limit_in_bytes"),
-                        u64(dir + "/" + prefix + "usage_in_bytes"),
-                        u64(dir + "/" + prefix + "max_usage_in_bytes"),
-                        u64(dir + "/" + prefix + "failcnt"));
+    return memory_entry(
+        u64(dir + "/" + prefix + "limit_in_bytes"), u64(dir + "/" + prefix + "usage_in_bytes"),
+        u64(dir + "/" + prefix + "max_usage_in_bytes"), u64(dir + "/" + prefix + "failcnt"));
   };
   mem["usage"] = entry("memory.");
   mem["swap"] = entry("memory.memsw.");
@@ -204,8 +203,8 @@ json v1_blkio(const std::string& dir) {
     }
     return arr;
   };
-  auto bytes = entries("blkio.io_service_bytes_recursive",
-                       "blkio.throttle.io_service_bytes_recursive");
+  auto bytes =
+      entries("blkio.io_service_bytes_recursive", "blkio.throttle.io_service_bytes_recursive");
   auto ios = entries("blkio.io_serviced_recursive", "blkio.throttle.io_serviced_recursive");
   if (!bytes.empty()) b["ioServiceBytesRecursive"] = bytes;
   if (!ios.empty()) b["ioServicedRecursive"] = ios;
@@ -246,11 +245,11 @@ json v2_memory(const std::string& dir) {
   // runc reports v2 swap as memory+swap, the v1 meaning, so figures compare across hosts.
   if (path_exists(dir + "/memory.swap.current")) {
     uint64_t swap_limit = read_u64(dir + "/memory.swap.max").value_or(kUnlimited);
-    uint64_t both = swap_limit == kUnlimited || limit == kUnlimited ? kUnlimited
-                                                                    : swap_limit + limit;
+    uint64_t both =
+        swap_limit == kUnlimited || limit == kUnlimited ? kUnlimited : swap_limit + limit;
     auto swap_events = read_keyed(dir + "/memory.swap.events");
-    mem["swap"] = memory_entry(both, usage + u64(dir + "/memory.swap.current"), 0,
-                               get(swap_events, "max"));
+    mem["swap"] =
+        memory_entry(both, usage + u64(dir + "/memory.swap.current"), 0, get(swap_events, "max"));
   } else {
     mem["swap"] = memory_entry(0, 0, 0, 0);
   }

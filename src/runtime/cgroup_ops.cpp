@@ -59,8 +59,9 @@ Status link_freezer(const std::string& container_dir, const std::string& freezer
 // Anything else is refused, so a misspelt key does not pass as a no-op.
 const std::map<std::string, std::set<std::string>>& known_keys() {
   static const std::map<std::string, std::set<std::string>> keys = {
-      {"", {"devices", "memory", "cpu", "pids", "blockIO", "hugepageLimits", "network", "rdma",
-            "unified"}},
+      {"",
+       {"devices", "memory", "cpu", "pids", "blockIO", "hugepageLimits", "network", "rdma",
+        "unified"}},
       {"memory",
        {"limit", "reservation", "swap", "kernel", "kernelTCP", "swappiness", "disableOOMKiller",
         "useHierarchy", "checkBeforeUpdate"}},
@@ -170,18 +171,17 @@ Status check_ranges(const oci::Resources& r, bool from_flags) {
         {"cpu.period", "--cpu-period", as_signed(r.cpu->period), 1000, 1000000, false});
     checks.push_back(
         {"cpu.realtimeRuntime", "--cpu-rt-runtime", r.cpu->realtime_runtime, 1, kMax, true});
-    checks.push_back({"cpu.realtimePeriod", "--cpu-rt-period", as_signed(r.cpu->realtime_period),
-                      1, 1000000, false});
+    checks.push_back({"cpu.realtimePeriod", "--cpu-rt-period", as_signed(r.cpu->realtime_period), 1,
+                      1000000, false});
   }
   checks.push_back({"pids.limit", "--pids-limit", r.pids_limit, 1, kMax, true});
   if (r.block_io && r.block_io->weight)
-    checks.push_back({"blockIO.weight", "--blkio-weight", int64_t{*r.block_io->weight}, 10, 1000,
-                      false});
+    checks.push_back(
+        {"blockIO.weight", "--blkio-weight", int64_t{*r.block_io->weight}, 10, 1000, false});
   for (const auto& c : checks) {
     if (!c.value || *c.value == 0 || (c.minus_one_ok && *c.value == -1)) continue;
     if (*c.value >= c.lo && *c.value <= c.hi) continue;
-    std::string name = from_flags ? std::string(c.flag)
-                                  : "linux.resources." + std::string(c.field);
+    std::string name = from_flags ? std::string(c.flag) : "linux.resources." + std::string(c.field);
     std::string range = std::to_string(c.lo) + ".." +
                         (c.hi == kMax ? std::string("") : std::to_string(c.hi)) +
                         (c.minus_one_ok ? " or -1" : "");

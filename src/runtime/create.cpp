@@ -58,7 +58,7 @@ Status plan_init(const oci::Spec& spec, const CreateOptions& o, const std::strin
   // Nothing to join first: the clone makes every new namespace, as crun does. The kernel
   // objects of a namespace (a network namespace is ~100 KiB) are then charged to the runtime's
   // cgroup, not to the container's, whose limit stays the container's own.
-  if (plan.join_namespaces.empty() && false) {
+  if (plan.join_namespaces.empty()) {
     clone_flags |= plan.unshare_flags;
     plan.unshare_flags = 0;
   }
@@ -267,7 +267,7 @@ Result<Created> create_impl(const GlobalOptions& g, const CreateOptions& o, bool
     // Directly, or through newuidmap/newgidmap when rootless (linux/idmap_tools.hpp).
     FORKER_TRY(linux::write_id_maps(child.pid(), spec.linux.uid_mappings, spec.linux.gid_mappings));
   }
-  if (cgroup && cgroup_fd < 0)  // born inside it on a v2 host
+  if (cgroup && !child.in_cgroup())  // born inside it on a v2 host
     FORKER_TRY(cgroup->add_process(child.pid()).context("cgroup " + cg_path));
   if (spec.process->oom_score_adj)
     FORKER_TRY(write_file("/proc/" + std::to_string(child.pid()) + "/oom_score_adj",

@@ -49,8 +49,7 @@ Result<long> parse_interval(const std::string& text) {
   if (text.empty()) return bad();
   while (i < text.size()) {
     size_t start = i;
-    while (i < text.size() && (isdigit(static_cast<unsigned char>(text[i])) || text[i] == '.'))
-      ++i;
+    while (i < text.size() && (isdigit(static_cast<unsigned char>(text[i])) || text[i] == '.')) ++i;
     if (i == start) return bad();
     double v = std::strtod(text.substr(start, i - start).c_str(), nullptr);
     const Unit* unit = nullptr;

@@ -160,7 +160,7 @@ Result<int> exec_container(const GlobalOptions& g, const ExecOptions& o) {
   auto [parent_end, child_end] = FORKER_TRY(SyncChannel::make_pair());
   ChildGuard child(FORKER_TRY(spawn_init(plan, 0, child_end, parent_end, cgroup_fd)));
   plan.console_socket.reset();
-  if (cgroup && cgroup_fd < 0)  // on v2 it was born inside
+  if (cgroup && !child.in_cgroup())  // on v2 it was born inside
     FORKER_TRY(cgroup->add_process(child.pid()).context("exec " + o.id));
   FORKER_TRY(parent_end.send(SyncStep::kGo, oci::state_json(st, status, false)));
   if (plan.seccomp && plan.seccomp->needs_listener)

@@ -279,8 +279,15 @@ Result<Spawned> spawn_init(InitPlan& plan, int clone_flags, SyncChannel& child_e
     args.cgroup = static_cast<uint64_t>(cgroup_fd);
   }
   long pid = syscall(SYS_clone3, &args, sizeof args);
-  if (pid < 0 && errno == ENOSYS && cgroup_fd >= 0)
-    return sys_error("clone3 CLONE_INTO_CGROUP", "container init");
+  if (pid < 0 && cgroup_fd >= 0 && errno != ENOMEM && errno != EAGAIN) {
+    // The kernel may refuse to clone into this cgroup (EOPNOTSUPP for a cgroup that is not a
+    // valid domain, as some delegated ones are; ENOSYS before Linux 5.7): clone plainly and let
+    // the caller move the child.
+    args.flags &= ~static_cast<uint64_t>(CLONE_INTO_CGROUP);
+    args.cgroup = 0;
+    cgroup_fd = -1;
+    pid = syscall(SYS_clone3, &args, sizeof args);
+  }
   if (pid < 0 && errno == ENOSYS) {
     // clone3 is Linux 5.3+; the old clone has the same fork-like form without a stack.
     pid = syscall(SYS_clone, clone_flags | SIGCHLD, nullptr, nullptr, nullptr, 0);
@@ -291,7 +298,7 @@ Result<Spawned> spawn_init(InitPlan& plan, int clone_flags, SyncChannel& child_e
     run_init(plan, child_end);
   }
   child_end.close();
-  return Spawned{static_cast<pid_t>(pid), UniqueFd(pidfd)};
+  return Spawned{static_cast<pid_t>(pid), UniqueFd(pidfd), cgroup_fd >= 0};
 }
 
 }  // namespace forker::runtime

@@ -59,6 +59,7 @@ struct InitPlan {
 struct Spawned {
   pid_t pid = -1;
   UniqueFd pidfd;
+  bool in_cgroup = false;  // born in the cgroup given (CLONE_INTO_CGROUP); else the caller moves it
 };
 // With cgroup_fd >= 0 (a cgroup v2 directory) the child is born in that cgroup
 // (CLONE_INTO_CGROUP), which spares the parent the migration.

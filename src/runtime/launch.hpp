@@ -27,6 +27,7 @@ class ChildGuard {
   ~ChildGuard();
   pid_t pid() const { return s_.pid; }
   int pidfd() const { return s_.pidfd.get(); }
+  bool in_cgroup() const { return s_.in_cgroup; }
   void release() { s_.pid = -1; }
   // Waits for the child and returns its status as an exit code (128+N for signal N).
   Result<int> wait();

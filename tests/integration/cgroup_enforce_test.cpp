@@ -64,7 +64,9 @@ class CgroupEnforce : public ConfigBase {
     // memory+swap at the same figure: a host with swap would page out instead of killing.
     config()["linux"]["resources"]["memory"] = {{"limit", bytes}, {"swap", bytes}};
   }
-  std::string status_of(const std::string& suffix = "") { return state(suffix).value("status", ""); }
+  std::string status_of(const std::string& suffix = "") {
+    return state(suffix).value("status", "");
+  }
 };
 
 TEST_F(CgroupEnforce, MemoryLimitExceededIsOomKilled) {
@@ -263,7 +265,9 @@ TEST_F(CgroupEnforce, UpdateRefusesBadInput) {
       {{"--memory", "64m", "--memory-swap", "32m"}, "", "below the memory limit"},
       {{"-r", "-"}, R"({"pids": {"limmit": 5}})", "linux.resources.pids.limmit: unknown key"},
       {{"-r", "-"}, R"({"cpu": {"quota": "lots"}})", "linux.resources.cpu.quota"},
-      {{"-r", "-"}, R"({"devices": [{"allow": true, "access": "rwm"}]})", "linux.resources.devices"},
+      {{"-r", "-"},
+       R"({"devices": [{"allow": true, "access": "rwm"}]})",
+       "linux.resources.devices"},
       {{"-r", "-"}, R"({"memory": )", "parse resources"},
       {{"-r", "-", "--pids-limit", "5"}, R"({})", "not both"},
       {{}, "", "nothing to update"},

@@ -65,10 +65,8 @@ TEST_F(CgroupStats, V1FilesMapToRuncFields) {
   EXPECT_EQ(s["cpu"]["usage"]["kernel"], tick_ns);
   EXPECT_EQ(s["cpu"]["throttling"],
             nlohmann::json({{"periods", 10}, {"throttledPeriods", 4}, {"throttledTime", 5000}}));
-  EXPECT_EQ(s["memory"]["usage"], nlohmann::json({{"limit", 67108864},
-                                                  {"usage", 4096},
-                                                  {"max", 8192},
-                                                  {"failcnt", 3}}));
+  EXPECT_EQ(s["memory"]["usage"],
+            nlohmann::json({{"limit", 67108864}, {"usage", 4096}, {"max", 8192}, {"failcnt", 3}}));
   EXPECT_EQ(s["memory"]["cache"], 12288);
   EXPECT_EQ(s["memory"]["raw"]["rss"], 4096);
   EXPECT_EQ(s["pids"], nlohmann::json({{"current", 5}}));  // "max": no limit field, as runc

@@ -51,7 +51,8 @@ TEST(UpdateFlags, BecomeResources) {
 }
 
 TEST(UpdateJson, ReadsLinuxResources) {
-  auto req = parse_update({}, R"({"memory": {"limit": 1048576}, "unified": {"memory.high": "max"}})");
+  auto req =
+      parse_update({}, R"({"memory": {"limit": 1048576}, "unified": {"memory.high": "max"}})");
   ASSERT_TRUE(req) << req.error().message();
   EXPECT_EQ(req->resources.memory->limit, 1048576);
   EXPECT_EQ(req->resources.unified.at("memory.high"), "max");
