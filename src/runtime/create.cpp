@@ -196,6 +196,19 @@ Status forward_seccomp_listener(const SyncChannel& ch, const oci::Spec& spec,
       .context("seccomp listener " + spec.linux.seccomp->listener_path);
 }
 
+Result<UniqueFd> attach_console(InitPlan& plan, const std::string& console_socket) {
+  if (!plan.process.terminal) return UniqueFd();
+  if (!console_socket.empty()) {
+    plan.console_socket = FORKER_TRY(linux::connect_console_socket(console_socket));
+    return UniqueFd();
+  }
+  int sv[2];
+  if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
+    return sys_error("socketpair", "console");
+  plan.console_socket = UniqueFd(sv[1]);
+  return UniqueFd(sv[0]);
+}
+
 Status write_pid_file(const std::string& path, pid_t pid) {
   if (path.empty()) return ok();
   return write_file_atomic(path, std::to_string(pid), 0644).context("pid file");
@@ -242,18 +255,7 @@ Result<Created> create_impl(const GlobalOptions& g, const CreateOptions& o, bool
   const int cgroup_fd = cgroup ? cgroup->unified_dir_fd() : -1;
   timer.lap("cgroup");
 
-  UniqueFd console_local;  // our end when we receive the pty ourselves
-  if (spec.process->terminal) {
-    if (!o.console_socket.empty()) {
-      plan.console_socket = FORKER_TRY(linux::connect_console_socket(o.console_socket));
-    } else {
-      int sv[2];
-      if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
-        return sys_error("socketpair", "console");
-      console_local = UniqueFd(sv[0]);
-      plan.console_socket = UniqueFd(sv[1]);
-    }
-  }
+  UniqueFd console_local = FORKER_TRY(attach_console(plan, o.console_socket));
 
   auto [parent_end, child_end] = FORKER_TRY(SyncChannel::make_pair());
   Spawned spawned =

@@ -138,18 +138,7 @@ Result<int> exec_container(const GlobalOptions& g, const ExecOptions& o) {
   if (oci::process_start_time(st.pid).value_or(0) != st.pid_start_time)
     return make_error("exec " + o.id + ": container not running");
 
-  UniqueFd console_local;
-  if (plan.process.terminal) {
-    if (!o.console_socket.empty()) {
-      plan.console_socket = FORKER_TRY(linux::connect_console_socket(o.console_socket));
-    } else {
-      int sv[2];
-      if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
-        return sys_error("socketpair", "console");
-      console_local = UniqueFd(sv[0]);
-      plan.console_socket = UniqueFd(sv[1]);
-    }
-  }
+  UniqueFd console_local = FORKER_TRY(attach_console(plan, o.console_socket));
   auto host = FORKER_TRY(cgroup_host());
   // An empty cgroups_path: a rootless container without a cgroup.
   std::optional<linux::Cgroup> cgroup;

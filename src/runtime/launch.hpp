@@ -62,5 +62,8 @@ Status forward_seccomp_listener(const SyncChannel& ch, const oci::Spec& spec,
                                 oci::ContainerStatus status);
 int exit_code_of(int wait_status);
 Status write_pid_file(const std::string& path, pid_t pid);
+// process.terminal: the init sends its pty master to --console-socket, or, without one, to a
+// socketpair whose other end is returned (run and exec in the foreground proxy it).
+Result<UniqueFd> attach_console(InitPlan& plan, const std::string& console_socket);
 
 }  // namespace forker::runtime

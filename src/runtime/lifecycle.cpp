@@ -116,7 +116,7 @@ Status destroy_impl(oci::StateDir& dir, const oci::ContainerState& st) {
     if (!left || !left->empty()) auto _ = cg->kill_all(SIGKILL);
   }
   if (auto pidfd = open_pidfd(st)) {
-    kill(st.pid, SIGKILL);
+    syscall(SYS_pidfd_send_signal, pidfd->get(), SIGKILL, nullptr, 0);
     wait_exit(pidfd->get(), 5000);
   }
   if (cg) FORKER_TRY(cg->destroy().context("cgroup " + st.cgroups_path));
