@@ -141,9 +141,7 @@ wait_ready() {
 }
 
 in_tty() {
-  local cmd
-  cmd=$(printf '%q ' "${T60[@]}" "${CTR[@]}" "$@")
-  "${T60[@]}" script -qec "$cmd" /dev/null </dev/null 2>&1 | tr -d '\r\000'
+  eng_in_tty "${CTR[@]}" "$@"
 }
 
 # --- setup: containerd and the image -----------------------------------------------------------

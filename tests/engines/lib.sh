@@ -11,6 +11,17 @@ ENG_CG_CREATED=()  # cgroup dirs (relative to a controller's mount) to rmdir at 
 # 60 s bounds every engine command; -k sends SIGKILL 5 s after the SIGTERM.
 T60=(timeout -k 5 60)
 
+# Runs a command on a real pseudo-terminal (script(1)) and prints what it wrote, without CRs.
+# script runs the command with $SHELL -c; SHELL is pinned so the behaviour does not depend on
+# the caller's environment. The inner timeout uses --foreground: a plain timeout puts itself in a
+# new process group, which is then a background group on the pty, and the engine's first
+# tcsetattr (raw mode for -it) stops it with SIGTTOU until the outer timeout fires.
+eng_in_tty() {
+  local cmd
+  cmd=$(printf '%q ' timeout --foreground -k 5 60 "$@")
+  SHELL=/bin/sh "${T60[@]}" script -qec "$cmd" /dev/null </dev/null 2>&1 | tr -d '\r\000'
+}
+
 eng_log() { printf '%s\n' "$*" >&2; }
 
 # eng_skip MESSAGE: exit 77, which CTest reports as skipped.

@@ -135,9 +135,7 @@ wait_ready() {
 
 # The tty tests: the command runs under script(1), which gives it a real pseudo-terminal.
 in_tty() {
-  local cmd
-  cmd=$(printf '%q ' "${T60[@]}" "${PODMAN[@]}" "$@")
-  "${T60[@]}" script -qec "$cmd" /dev/null </dev/null 2>&1 | tr -d '\r\000'
+  eng_in_tty "${PODMAN[@]}" "$@"
 }
 
 # --- setup: the image -------------------------------------------------------------------------
