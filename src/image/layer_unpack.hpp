@@ -1,0 +1,37 @@
+// Unpacking one image layer (a tar stream: plain, gzip or zstd) into its own directory with
+// libarchive. Every write is resolved inside the layer directory; whiteouts become overlayfs
+// whiteouts; the diff id (sha256 of the uncompressed tar) is computed on the way.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include "core/error.hpp"
+#include "image/digest.hpp"
+
+namespace forker::image {
+
+struct UnpackOptions {
+  // Not root (a rootless store): device nodes are refused and ownership is not changed.
+  bool rootless = false;
+  // Checked once the stream has ended; a mismatch is an error.
+  std::optional<Digest> expected_diff_id;
+};
+
+struct UnpackResult {
+  Digest diff_id;            // sha256 of the uncompressed tar stream
+  uint64_t tar_bytes = 0;    // size of the uncompressed tar stream
+  uint64_t entries = 0;
+};
+
+// Unpacks the layer read from input_fd into dest_dir, which must exist and be empty. The error
+// names the archive entry and the operation. On failure dest_dir holds a partial tree: the caller
+// unpacks into a temporary name and removes it with remove_tree().
+Result<UnpackResult> unpack_layer(int input_fd, const std::string& dest_dir,
+                                  const UnpackOptions& options = {});
+
+// rm -rf without following symlinks or crossing mount points; a missing path is not an error.
+Status remove_tree(const std::string& path);
+
+}  // namespace forker::image
