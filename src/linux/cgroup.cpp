@@ -268,18 +268,80 @@ Result<std::string> resolve_cgroup_path(std::string_view cgroups_path,
   return "/" + join(parts, "/");
 }
 
+bool is_relative_cgroups_path(std::string_view cgroups_path) {
+  return !cgroups_path.empty() && cgroups_path[0] != '/';
+}
+
+Status place_under_own_cgroups(CgroupHost& host, std::string_view proc_self_cgroup) {
+  std::map<std::string, std::string> by_controllers;  // "cpu,cpuacct" or "" (v2) -> path
+  for (const auto& line : split(proc_self_cgroup, '\n')) {
+    auto first = line.find(':');
+    auto second = first == std::string::npos ? first : line.find(':', first + 1);
+    if (second == std::string::npos) continue;
+    by_controllers[line.substr(first + 1, second - first - 1)] = line.substr(second + 1);
+  }
+  // The path /proc shows is relative to the hierarchy's root; a mount of a subtree (mount root
+  // "/a") shows the same cgroup at dir + (path minus "/a").
+  auto below_mount = [](const std::string& path, const std::string& mount_root) {
+    std::string base = path;
+    if (mount_root != "/" && base.starts_with(mount_root)) base = base.substr(mount_root.size());
+    return base == "/" ? std::string() : base;
+  };
+  for (auto& m : host.v1) {
+    auto it = by_controllers.find(join(m.controllers, ","));
+    if (it == by_controllers.end()) {
+      // /proc lists a hierarchy's controllers in the kernel's order; match as a set.
+      auto same = [&m](const std::string& listed) {
+        auto parts = split(listed, ',');
+        return parts.size() == m.controllers.size() &&
+               std::all_of(parts.begin(), parts.end(), [&m](const std::string& c) {
+                 return std::find(m.controllers.begin(), m.controllers.end(), c) !=
+                        m.controllers.end();
+               });
+      };
+      it = std::find_if(by_controllers.begin(), by_controllers.end(),
+                        [&same](const auto& kv) { return same(kv.first); });
+    }
+    if (it == by_controllers.end())
+      return make_error("find own cgroup", join(m.controllers, ",") + " (not in /proc/self/cgroup)");
+    m.base = below_mount(it->second, m.root);
+  }
+  if (!host.unified.empty()) {
+    auto it = by_controllers.find("");
+    if (it == by_controllers.end())
+      return make_error("find own cgroup", "cgroup2 (no 0:: line in /proc/self/cgroup)");
+    host.unified_base = below_mount(it->second, "/");
+  }
+  return ok();
+}
+
+std::map<std::string, std::string> cgroup_bases(const CgroupHost& host) {
+  std::map<std::string, std::string> out;
+  for (const auto& m : host.v1)
+    if (!m.base.empty()) out[m.dir] = m.base;
+  if (!host.unified_base.empty()) out[host.unified] = host.unified_base;
+  return out;
+}
+
+void apply_cgroup_bases(CgroupHost& host, const std::map<std::string, std::string>& bases) {
+  for (auto& m : host.v1)
+    if (auto it = bases.find(m.dir); it != bases.end()) m.base = it->second;
+  if (auto it = bases.find(host.unified); it != bases.end() && !host.unified.empty())
+    host.unified_base = it->second;
+}
+
 // ---- Cgroup ----
 
 Cgroup::Cgroup(const CgroupHost& host, std::string path) : host_(host), path_(std::move(path)) {
   if (host_.layout != CgroupLayout::kV2) {
     for (const auto& m : host_.v1) {
       if (!used_hierarchy(m)) continue;
-      std::string leaf = m.dir + path_;
+      std::string leaf = m.dir + m.base + path_;
       v1_leaves_.push_back(leaf);
       for (const auto& c : m.controllers) v1_dirs_.emplace(c, leaf);
     }
   }
-  if (!host_.unified.empty()) unified_dir_ = host_.unified + path_;
+  if (!host_.unified.empty()) unified_dir_ = host_.unified + host_.unified_base + path_;
 }
 
 Cgroup::Cgroup(Cgroup&& other) noexcept
@@ -367,12 +429,13 @@ Result<Cgroup> Cgroup::open(const CgroupHost& host, const std::string& path,
 Status Cgroup::make_dirs() {
   for (const auto& m : host_.v1) {
     if (host_.layout == CgroupLayout::kV2 || !used_hierarchy(m)) continue;
-    FORKER_TRY(make_path(m.dir, has_controller(m, "cpuset"), false));
+    FORKER_TRY(make_path(m.dir + m.base, has_controller(m, "cpuset"), false));
   }
   // On a hybrid host the unified tree only tracks processes (as runc and systemd use it): no
   // controllers are enabled there.
   if (!host_.unified.empty())
-    FORKER_TRY(make_path(host_.unified, false, host_.layout == CgroupLayout::kV2));
+    FORKER_TRY(make_path(host_.unified + host_.unified_base, false,
+                         host_.layout == CgroupLayout::kV2));
   return ok();
 }
 

@@ -30,6 +30,9 @@ struct CgroupMount {
   std::string dir;                       // mount point: /sys/fs/cgroup/memory
   std::string root;                      // mount root (mountinfo field 4); "/" unless bind-mounted
   std::vector<std::string> controllers;  // "cpu", "cpuacct"; a named hierarchy: "name=systemd"
+  // The cgroup (below dir) that container paths are joined to: "" for absolute cgroupsPaths; the
+  // runtime's own cgroup in this hierarchy for relative ones (runc's rule).
+  std::string base;
 };
 
 // The two calls a plain directory cannot mimic: the kernel fills a new cgroup directory with its
@@ -44,6 +47,7 @@ struct CgroupHost {
   CgroupLayout layout = CgroupLayout::kV2;
   std::vector<CgroupMount> v1;  // one entry per v1 hierarchy; empty on a V2 host
   std::string unified;          // the cgroup2 mount point; empty on a V1 host
+  std::string unified_base;     // as CgroupMount::base, for the unified hierarchy
   CgroupFsOps fs = real_cgroup_fs_ops();
 
   // The hierarchy holding CONTROLLER ("memory", "cpuacct", "name=systemd"); null if not mounted.
@@ -54,6 +58,16 @@ struct CgroupHost {
 Result<CgroupHost> parse_cgroup_host(std::string_view mountinfo);
 // Same, from this process's /proc/self/mountinfo.
 Result<CgroupHost> detect_cgroup_host();
+
+// A relative linux.cgroupsPath ("a/b") sits under the runtime's own cgroup in each hierarchy,
+// which may differ per hierarchy (here memory is /process_api/..., the rest /).
+bool is_relative_cgroups_path(std::string_view cgroups_path);
+// Sets every hierarchy's base from the text of /proc/self/cgroup ("4:memory:/x", "0::/y").
+Status place_under_own_cgroups(CgroupHost& host, std::string_view proc_self_cgroup);
+// The bases to keep in the container's state (mount dir -> base; empty when all are "") and to
+// put back into a freshly detected host by later commands.
+std::map<std::string, std::string> cgroup_bases(const CgroupHost& host);
+void apply_cgroup_bases(CgroupHost& host, const std::map<std::string, std::string>& bases);
 
 // Where a container's cgroup goes when config.json gives no linux.cgroupsPath: /forker/<id>.
 inline constexpr std::string_view kDefaultCgroupParent = "/forker";

@@ -46,8 +46,9 @@ bool dir_writable(const std::string& mount, const std::string& path, std::string
 bool cgroup_writable(const CgroupHost& host, const std::string& path, std::string& reason) {
   if (host.layout != CgroupLayout::kV2)
     for (const auto& m : host.v1)
-      if (!dir_writable(m.dir, path, reason)) return false;
-  if (!host.unified.empty() && !dir_writable(host.unified, path, reason)) return false;
+      if (!dir_writable(m.dir + m.base, path, reason)) return false;
+  if (!host.unified.empty() && !dir_writable(host.unified + host.unified_base, path, reason))
+    return false;
   return true;
 }
 

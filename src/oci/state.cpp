@@ -104,6 +104,7 @@ json to_json(const ContainerState& st) {
               {"owner", st.owner},
               {"cgroups_path", st.cgroups_path},
               {"cgroup_dirs_created", st.cgroup_dirs_created},
+              {"cgroup_bases", st.cgroup_bases},
               {"systemd_cgroup", st.systemd_cgroup},
               {"annotations", st.annotations},
               {"config", st.config_json}};
@@ -122,6 +123,8 @@ Result<ContainerState> from_json(const std::string& text, const std::string& pat
     st.owner = j.value("owner", "");
     st.cgroups_path = j.value("cgroups_path", "");
     st.cgroup_dirs_created = j.value("cgroup_dirs_created", std::vector<std::string>{});
+    st.cgroup_bases =
+        j.value("cgroup_bases", std::map<std::string, std::string>{});
     st.systemd_cgroup = j.value("systemd_cgroup", false);
     st.annotations = j.value("annotations", std::map<std::string, std::string>{});
     st.config_json = j.value("config", "");

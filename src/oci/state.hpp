@@ -29,6 +29,8 @@ struct ContainerState {
   std::string owner;
   std::string cgroups_path;  // as resolved by the runtime
   std::vector<std::string> cgroup_dirs_created;  // removed on delete when empty
+  // Per hierarchy mount, the cgroup a relative cgroupsPath was joined to (empty: all roots).
+  std::map<std::string, std::string> cgroup_bases;
   std::map<std::string, std::string> annotations;
   std::string config_json;  // the config.json text given to create, for exec and hooks
   bool systemd_cgroup = false;

@@ -34,7 +34,7 @@ Result<Opened> open_locked(const GlobalOptions& g, const std::string& id) {
 Result<linux::Cgroup> open_cgroup(const oci::ContainerState& st) {
   if (st.cgroups_path.empty())
     return make_error("the container has no cgroup (rootless, and no cgroup was delegated)");
-  auto host = FORKER_TRY(cgroup_host());
+  auto host = FORKER_TRY(cgroup_host(st));
   return linux::Cgroup::open(host, st.cgroups_path, st.cgroup_dirs_created);
 }
 

@@ -184,6 +184,12 @@ Result<int> ChildGuard::wait() {
 
 Result<linux::CgroupHost> cgroup_host() { return linux::detect_cgroup_host(); }
 
+Result<linux::CgroupHost> cgroup_host(const oci::ContainerState& st) {
+  auto host = FORKER_TRY(linux::detect_cgroup_host());
+  linux::apply_cgroup_bases(host, st.cgroup_bases);
+  return host;
+}
+
 Status forward_seccomp_listener(const SyncChannel& ch, const oci::Spec& spec,
                                 const oci::ContainerState& st, pid_t pid, oci::ContainerStatus status) {
   // runtime-spec: the listener goes to the agent at listenerPath with the process state.
@@ -245,6 +251,10 @@ Result<Created> create_impl(const GlobalOptions& g, const CreateOptions& o, bool
 
   auto host = FORKER_TRY(cgroup_host());
   std::string cg_path = FORKER_TRY(linux::resolve_cgroup_path(spec.linux.cgroups_path, o.id));
+  if (linux::is_relative_cgroups_path(spec.linux.cgroups_path)) {
+    std::string own = FORKER_TRY(read_file("/proc/self/cgroup"));
+    FORKER_TRY(linux::place_under_own_cgroups(host, own));
+  }
   std::optional<oci::Resources> resources = spec.linux.resources;
   if (resources && !resources->devices.empty()) append_default_device_rules(spec, *resources);
   const oci::Resources* res = resources ? &*resources : nullptr;
@@ -285,6 +295,7 @@ Result<Created> create_impl(const GlobalOptions& g, const CreateOptions& o, bool
   st.owner = "";
   st.cgroups_path = cgroup ? cg_path : "";  // empty: no cgroup (rootless)
   if (cgroup) st.cgroup_dirs_created = cgroup->created_dirs();
+  if (cgroup) st.cgroup_bases = linux::cgroup_bases(host);
   st.annotations = spec.annotations;
   st.config_json = config_text;
   // The validation suite and runc give hooks "created" from prestart on.

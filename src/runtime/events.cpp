@@ -76,7 +76,7 @@ Status container_events(const GlobalOptions& g, const EventsOptions& o,
     return make_error(ctx + ": container is not running");
   if (st.cgroups_path.empty())
     return make_error(ctx + ": the container has no cgroup (rootless, none delegated)");
-  auto host = FORKER_TRY(cgroup_host().context(ctx));
+  auto host = FORKER_TRY(cgroup_host(st).context(ctx));
   auto cg = FORKER_TRY(linux::Cgroup::open(host, st.cgroups_path).context(ctx));
   auto stats = [&] {
     json data = linux::cgroup_stats(cg);

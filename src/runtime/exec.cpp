@@ -139,7 +139,7 @@ Result<int> exec_container(const GlobalOptions& g, const ExecOptions& o) {
     return make_error("exec " + o.id + ": container not running");
 
   UniqueFd console_local = FORKER_TRY(attach_console(plan, o.console_socket));
-  auto host = FORKER_TRY(cgroup_host());
+  auto host = FORKER_TRY(cgroup_host(st));
   // An empty cgroups_path: a rootless container without a cgroup.
   std::optional<linux::Cgroup> cgroup;
   if (!st.cgroups_path.empty())

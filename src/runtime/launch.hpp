@@ -56,6 +56,8 @@ Status destroy_impl(oci::StateDir& dir, const oci::ContainerState& st);
 Result<int> wait_forwarding_signals(ChildGuard& child);
 
 Result<linux::CgroupHost> cgroup_host();
+// The host as an existing container sees it: with the bases its relative cgroupsPath used.
+Result<linux::CgroupHost> cgroup_host(const oci::ContainerState& st);
 // Receives the init's seccomp notify fd and hands it to the agent at listenerPath.
 Status forward_seccomp_listener(const SyncChannel& ch, const oci::Spec& spec,
                                 const oci::ContainerState& st, pid_t pid,

@@ -108,7 +108,7 @@ Status start_container(const GlobalOptions& g, const std::string& id) {
 }
 
 Status destroy_impl(oci::StateDir& dir, const oci::ContainerState& st) {
-  auto host = FORKER_TRY(cgroup_host());
+  auto host = FORKER_TRY(cgroup_host(st));
   auto cg = linux::Cgroup::open(host, st.cgroups_path, st.cgroup_dirs_created);
   if (cg) {
     // Most deletes find the cgroup empty (the init was reaped): skip the freeze-signal-thaw.
@@ -158,7 +158,7 @@ Status kill_container(const GlobalOptions& g, const std::string& id, int signal,
   // Rootless without a cgroup (cgroups_path empty): the init is all we can name; killing a pid
   // namespace's init takes every process in it along.
   if (all && !st.cgroups_path.empty()) {
-    auto host = FORKER_TRY(cgroup_host());
+    auto host = FORKER_TRY(cgroup_host(st));
     auto cg = FORKER_TRY(linux::Cgroup::open(host, st.cgroups_path).context("kill " + id));
     return cg.kill_all(signal).context("kill " + id);
   }
@@ -169,7 +169,7 @@ Status kill_container(const GlobalOptions& g, const std::string& id, int signal,
     return sys_error("kill " + id + ": send signal to", std::to_string(st.pid));
   // A frozen task does not act on SIGKILL: thaw a paused container so it dies (runc 1.2 too).
   if (signal == SIGKILL && status == oci::ContainerStatus::Paused) {
-    auto host = FORKER_TRY(cgroup_host());
+    auto host = FORKER_TRY(cgroup_host(st));
     auto cg = FORKER_TRY(linux::Cgroup::open(host, st.cgroups_path).context("kill " + id));
     return cg.thaw().context("kill " + id);
   }
@@ -184,7 +184,7 @@ Result<std::string> container_state(const GlobalOptions& g, const std::string& i
 Result<std::vector<pid_t>> container_pids(const GlobalOptions& g, const std::string& id) {
   auto st = FORKER_TRY(oci::read_state(g.root, id).context("ps " + id));
   if (st.cgroups_path.empty()) return std::vector<pid_t>{st.pid};  // rootless, no cgroup
-  auto host = FORKER_TRY(cgroup_host());
+  auto host = FORKER_TRY(cgroup_host(st));
   auto cg = FORKER_TRY(linux::Cgroup::open(host, st.cgroups_path).context("ps " + id));
   return cg.pids().context("ps " + id);
 }

@@ -117,12 +117,21 @@ TEST_F(ConfigCgroups, DeleteKeepsAParentThatExistedBefore) {
   }
 }
 
-TEST_F(ConfigCgroups, RelativeCgroupsPath) {
+TEST_F(ConfigCgroups, RelativeCgroupsPathSitsUnderTheRuntimesOwnCgroup) {
   auto& b = bundle();
-  // forker takes a relative path from each hierarchy's root (the runtime-spec leaves the base
-  // to the runtime; runc would use its own cgroup).
+  // runc's rule: a relative path is joined to the runtime's own cgroup in each hierarchy (here
+  // the memory one may be /process_api/..., the others /). forker-oci inherits ours.
   std::string name = b.id("-rel");
-  on_teardown([name] {
+  std::string key = is_v2_host() ? "0::" : ":memory:";
+  std::string self = read_text("/proc/self/cgroup");
+  auto at = self.find(key);
+  ASSERT_NE(at, std::string::npos) << self;
+  std::string own = self.substr(at + key.size(), self.find('\n', at) - at - key.size());
+  std::string expected = (own == "/" ? "" : own) + "/" + name;
+  std::string memory_dir =
+      is_v2_host() ? "/sys/fs/cgroup" + expected : "/sys/fs/cgroup/memory" + expected;
+  on_teardown([name, memory_dir] {
+    rmdir(memory_dir.c_str());
     std::error_code ec;
     for (const auto& h : std::filesystem::directory_iterator("/sys/fs/cgroup", ec))
       rmdir((h.path().string() + "/" + name).c_str());
@@ -130,10 +139,14 @@ TEST_F(ConfigCgroups, RelativeCgroupsPath) {
   config()["linux"]["cgroupsPath"] = name;
   int pid = run_detached("", {"probe", "sleep", "60"});
   ASSERT_GT(pid, 0);
-  std::string own = read_text("/proc/" + std::to_string(pid) + "/cgroup");
-  EXPECT_THAT(own, HasSubstr(is_v2_host() ? "0::/" + name + "\n" : ":memory:/" + name + "\n"));
+  std::string cgroups = read_text("/proc/" + std::to_string(pid) + "/cgroup");
+  EXPECT_THAT(cgroups, HasSubstr(key + expected + "\n"));
+  EXPECT_TRUE(std::filesystem::is_directory(memory_dir)) << memory_dir;
+  // Later commands find it through the state: pause and delete reach the same directories.
+  EXPECT_EQ(b.oci({"pause", b.id()}).status, 0);
+  EXPECT_THAT(b.oci({"state", b.id()}).out, HasSubstr("\"paused\""));
   EXPECT_EQ(b.oci({"delete", "-f", b.id()}).status, 0);
-  EXPECT_FALSE(std::filesystem::exists("/sys/fs/cgroup/memory/" + name));
+  EXPECT_FALSE(std::filesystem::exists(memory_dir)) << memory_dir;
 }
 
 }  // namespace

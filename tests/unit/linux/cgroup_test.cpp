@@ -257,6 +257,38 @@ TEST(CgroupDetect, ReadsThisProcessMountinfo) {
   ASSERT_TRUE(host) << host.error().message();
 }
 
+TEST(CgroupOwn, RelativePathsGoUnderTheRuntimesCgroupPerHierarchy) {
+  auto host = parse_cgroup_host(kThisMachine);
+  ASSERT_TRUE(host);
+  // /proc lists joined controllers in its own order; a subtree mount strips its root.
+  host->v1.push_back({"/mnt/cpu2", "/", {"cpuacct", "cpu"}, ""});
+  ASSERT_TRUE(place_under_own_cgroups(*host,
+                                      "9:name=systemd:/\n8:pids:/\n4:memory:/process_api/x\n"
+                                      "2:cpu,cpuacct:/a\n7:blkio:/\n6:freezer:/\n5:devices:/\n"
+                                      "3:cpuset:/\n1:cpu:/\n10:cpuacct:/\n0::/u\n"));
+  EXPECT_EQ(host->find_v1("memory")->base, "/process_api/x");
+  EXPECT_EQ(host->find_v1("pids")->base, "");
+  EXPECT_EQ(host->v1.back().base, "/a");
+  EXPECT_EQ(host->unified_base, "/u");
+  auto bases = cgroup_bases(*host);
+  EXPECT_EQ(bases.size(), 3u);
+  auto fresh = *parse_cgroup_host(kThisMachine);
+  apply_cgroup_bases(fresh, bases);
+  EXPECT_EQ(fresh.find_v1("memory")->base, "/process_api/x");
+  EXPECT_EQ(fresh.unified_base, "/u");
+  EXPECT_TRUE(is_relative_cgroups_path("a/b"));
+  EXPECT_FALSE(is_relative_cgroups_path("/a/b"));
+  EXPECT_FALSE(is_relative_cgroups_path(""));
+}
+
+TEST(CgroupOwn, AHierarchyMissingFromProcIsAnError) {
+  auto host = parse_cgroup_host(kThisMachine);
+  ASSERT_TRUE(host);
+  auto st = place_under_own_cgroups(*host, "0::/\n");
+  ASSERT_FALSE(st);
+  EXPECT_THAT(st.error().message(), HasSubstr("not in /proc/self/cgroup"));
+}
+
 // ---- path resolution ----
 
 TEST(CgroupPath, Resolves) {
