@@ -27,7 +27,11 @@ ctest --test-dir build --output-on-failure --timeout 300 || status=1
 vm=../shared/tools/cgroup2-vm/run-in-vm.sh
 if [ -x "$vm" ] && [ "${FORKER_SKIP_VM:-0}" != 1 ]; then
   echo "== integration tests on cgroup v2 (qemu VM)"
-  "$vm" --host-root --timeout 1200 -- ./build/tests/integration_tests --gtest_brief=1
+  # The registry and image CLI tests are not about cgroups and are slow under emulation; the
+  # store's overlay tests stay (the VM's 6.1 kernel has no lowerdir+, so they take mount(2)).
+  "$vm" --host-root --timeout 1200 -- ./build/tests/integration_tests --gtest_brief=1 \
+    --gtest_filter='-RegistryClientTest.*:RegistryProtocolTest.*:ForkerImageCli.*:ForkerPull.*'
+
   rc=$?
   case $rc in
     0) ;;

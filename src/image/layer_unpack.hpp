@@ -15,6 +15,10 @@ namespace forker::image {
 struct UnpackOptions {
   // Not root (a rootless store): device nodes are refused and ownership is not changed.
   bool rootless = false;
+  // Whiteouts as empty files with an "overlay.whiteout" xattr (their directory marked
+  // "overlay.opaque"="x"; honoured by Linux 6.7+ in lower layers) instead of 0/0 character
+  // devices. Rootless unpacking falls back to this form by itself if mknod of a whiteout is refused.
+  bool xattr_whiteouts = false;
   // Checked once the stream has ended; a mismatch is an error.
   std::optional<Digest> expected_diff_id;
 };

@@ -6,14 +6,41 @@
 //   blobs/sha256/<hex>              verified content, written to tmp/ first, fsynced, renamed
 //   layers/<diff-id hex>/           unpacked layers (overlay lower dirs), renamed into place whole
 //   containers/<id>/{upper,work,rootfs}
-//   tmp/                            work in progress; anything here is debris once its lock is free
-//   locks/                          store.lock (index.json and GC), <hex>.lock per blob/layer
+//   containers/<id>/snapshot.json   the image name and diff ids the snapshot stacks (prune keeps
+//                                   those layers)
+//   tmp/<session>-<pid>.<n>-<purpose>  work in progress; debris once its session's lock is free
+//   locks/store.lock                index.json (read-modify-write under it, exclusive)
+//   locks/gc.lock                   shared: content written but not yet named; exclusive: prune
+//   locks/<hex>.lock                one blob's download (lock_object)
+//   locks/layer-<hex>.lock          one layer's unpack (lock_layer); separate from the blob's
+//                                   because an uncompressed layer's blob digest is its diff id
+//   locks/session-<token>.lock      held by one open Store for its whole life
 // Nothing outside tmp/ ever holds a partial object, so a process killed at any point leaves no
 // entry that later looks valid.
+//
+// Debris: every open Store holds an exclusive flock on its own session lock, and temp_path()
+// puts the session token first in the name. prune() removes a tmp/ entry only when that
+// session's lock can be taken, i.e. the process that made the entry has exited (or closed the
+// Store); a leftover of a live process, even this one, is kept.
+//
+// Content written but not yet in index.json (a pull's blobs and layers before tag()) would look
+// unreferenced to prune(): writers hold lock_gc() shared from their first write to their tag();
+// prune() takes it exclusive, so it waits for them. A writer killed at any point releases it, and
+// what it left is then removed as unreferenced.
+//
+// Readers (images, find_image, read_blob) take no lock: index.json and blobs only ever change
+// by rename. Methods take the locks they need themselves; a caller holding lock_metadata() or
+// an object lock must not call a method that takes the same lock (flock is per open file, so
+// that would wait for itself).
+//
+// Permissions: root 0711, blobs/ 0755 with 0644 files (readable by skopeo/umoci as anyone),
+// layers/ 0700, containers/ 0711 (a container's user must be able to reach its rootfs), tmp/
+// and locks/ 0700.
 #pragma once
 
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -106,53 +133,91 @@ class Store {
   // the download or unpack of one blob or layer (two pulls of one image wait for each other).
   Result<FileLock> lock_metadata(bool exclusive = true) const;
   Result<FileLock> lock_object(const Digest& digest) const;
+  // The unpack of the layer DIFF_ID (unpack_blob takes it itself).
+  Result<FileLock> lock_layer(const Digest& diff_id) const;
+  // Shared: I am writing content that index.json does not name yet (hold it from the first
+  // blob to tag()). Exclusive: prune. create_snapshot takes it shared itself.
+  Result<FileLock> lock_gc(bool exclusive = false) const;
 
-  // A fresh unique path under tmp/ (not created). PURPOSE goes into the name for debugging.
+  // A fresh unique path under tmp/ (not created): "<session>-<pid>.<n>-<purpose>". PURPOSE
+  // goes into the name for debugging (characters outside [A-Za-z0-9_.-] become '_'). It stays
+  // protected from prune() while this Store (or a copy of it) is alive.
   std::string temp_path(std::string_view purpose) const;
 
   // Blobs.
   std::string blob_path(const Digest& digest) const;
   bool has_blob(const Digest& digest) const;
   Result<std::string> read_blob(const Digest& digest) const;
-  // Stores BYTES; EXPECTED, if given, must match. Returns the digest.
+  // Stores BYTES; EXPECTED, if given, must match (else nothing is written). Returns the digest.
   Result<Digest> put_blob(std::string_view bytes, const std::optional<Digest>& expected = {});
   // Moves a finished file from tmp/ into blobs/ after checking its digest (and size if >= 0).
+  // The file is removed on a mismatch, and when the blob is already stored. Neither call takes
+  // the object lock: a downloader holds lock_object() around its download and this commit (so a
+  // second one waits and finds the blob), and renaming verified bytes over identical ones is
+  // harmless.
   Status commit_blob_file(const std::string& temp_file, const Digest& expected, int64_t size = -1);
 
   // Layers: unpacked once, keyed by diff id.
   std::string layer_path(const Digest& diff_id) const;
   bool has_layer(const Digest& diff_id) const;
-  // Unpacks the stored blob into layers/<diff id> (through tmp/, then rename) unless present.
-  // EXPECTED_DIFF_ID (from the image config) must match what the unpack computes.
+  // Unpacks the stored blob into layers/<diff id> (through tmp/, then syncfs and rename) unless
+  // present, under lock_layer(). EXPECTED_DIFF_ID (from the image config) must match what the
+  // unpack computes; without it (an import) the diff id is learnt by unpacking, and the copy is
+  // dropped if that layer already exists. Returns the diff id.
   Result<Digest> unpack_blob(const Digest& blob, const std::optional<Digest>& expected_diff_id);
 
   // Images: names in index.json (full references).
   // Points NAME at the manifest (a stored blob); replaces an entry with the same name.
   Status tag(const std::string& name, const Descriptor& manifest);
+  // NAME may be familiar ("busybox"); it is stored as its full reference.
   Status untag(const std::string& name);
-  Result<std::vector<ImageRecord>> images() const;
+  // Every index.json entry (unnamed ones with an empty name). An entry whose manifest or
+  // config blob is missing or corrupt is left out: its error (naming the digest) goes to BROKEN
+  // when given, else to log::warn. index.json itself unreadable is an error.
+  // An entry naming an image index (manifest list) shows the child for this host's platform.
+  Result<std::vector<ImageRecord>> images(std::vector<Error>* broken = nullptr) const;
   // By full or familiar reference ("busybox" = docker.io/library/busybox:latest), or by an
-  // image id prefix (config digest, at least 4 hex digits, unambiguous).
+  // image id prefix (config digest, at least 4 hex digits, "sha256:" allowed, unambiguous). A
+  // name wins over an id prefix. A named entry with a broken blob is an error naming the digest.
   Result<ImageRecord> find_image(std::string_view name_or_id) const;
 
-  // Containers' snapshots.
+  // Containers' snapshots. The id must match [A-Za-z0-9][A-Za-z0-9_.-]{0,127}. Missing layers
+  // are unpacked from their blobs first. Made in tmp/ and renamed into containers/<id>, so a
+  // snapshot either exists whole or not at all; an existing id is an error. Nothing is mounted:
+  // mount_overlay(lowers, upper, work, rootfs) is the caller's.
   Result<Snapshot> create_snapshot(const ImageRecord& image, const std::string& container_id);
+  // Detaches whatever is mounted on rootfs (MNT_DETACH), then removes the directory. A missing
+  // snapshot is not an error (removal is idempotent).
   Status remove_snapshot(const std::string& container_id);
+  std::string snapshot_path(const std::string& container_id) const;
 
-  // Maintenance.
+  // Maintenance. Bytes are space on disk (st_blocks * 512, hard links once, mount points not
+  // crossed); blobs_bytes covers blobs/, debris_bytes tmp/.
   Result<DiskUsage> disk_usage() const;
-  // Removes blobs and layers no image references, and tmp/ debris whose lock is free.
+  // Removes blobs and layers no image references (each index entry's manifest, config and
+  // layers; an index entry's child manifests and theirs) and no snapshot uses, and tmp/ debris
+  // whose session lock is free. Waits for lock_gc() holders. Objects whose lock is held are kept.
   Result<PruneReport> prune();
 
  private:
-  Store(std::string root, bool rootless) : root_(std::move(root)), rootless_(rootless) {}
+  Store(std::string root, bool rootless, std::string session,
+        std::shared_ptr<const FileLock> session_lock)
+      : root_(std::move(root)),
+        rootless_(rootless),
+        session_(std::move(session)),
+        session_lock_(std::move(session_lock)) {}
   std::string root_;
   bool rootless_ = false;
+  std::string session_;  // 16 hex digits: the prefix of this Store's tmp/ names
+  std::shared_ptr<const FileLock> session_lock_;  // shared by copies of this Store
 };
 
 // Mounts an overlay of LOWERS (top first) with UPPER/WORK (both empty = read-only overlay) on
 // TARGET. Uses the new mount API with one `lowerdir+` per layer, so the number of layers is not
-// bounded by the page-sized mount data; falls back to mount(2) with a lowerdir= string.
+// bounded by the page-sized mount data; falls back to mount(2) with a lowerdir= string (a clear
+// error when that exceeds a page). Outside the initial user namespace adds "userxattr". One
+// lower and no upper is a read-only bind of that lower (overlay wants two lowers without an
+// upper). Errors name the option, the path and the errno text (and what the kernel logged).
 Status mount_overlay(const std::vector<std::string>& lowers, const std::string& upper,
                      const std::string& work, const std::string& target);
 
