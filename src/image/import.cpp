@@ -98,7 +98,8 @@ class TarSource : public Source {
     for (;;) {
       int r = archive_read_next_header(a.get(), &entry);
       if (r == ARCHIVE_EOF) break;
-      if (r < ARCHIVE_WARN) return archive_error("read archive", a.get());
+      // ARCHIVE_RETRY ("Damaged tar archive") is above ARCHIVE_WARN but still a failure.
+      if (r != ARCHIVE_OK && r != ARCHIVE_WARN) return archive_error("read archive", a.get());
       std::string name = normalize_member_name(archive_entry_pathname(entry));
       if (!names.count(name)) continue;
       // A second member of the same name would make "which one" depend on the reader.
@@ -614,7 +615,8 @@ Result<ArchiveKind> detect_archive_kind(const std::string& path) {
   for (;;) {
     int r = archive_read_next_header(a.get(), &entry);
     if (r == ARCHIVE_EOF) break;
-    if (r < ARCHIVE_WARN) return archive_error("not a readable tar archive", a.get());
+    if (r != ARCHIVE_OK && r != ARCHIVE_WARN)
+      return archive_error("not a readable tar archive", a.get());
     names.emplace_back(archive_entry_pathname(entry));
   }
   if (names.empty()) return make_error("archive is empty", path);

@@ -6,6 +6,10 @@
 
 #include <archive.h>
 #include <archive_entry.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
 
 #include <memory>
 #include <string>
@@ -69,13 +73,19 @@ class TarStream {
     (void)archive_read_support_filter_xz(outer_.get());  // a bonus for `forker import x.tar.xz`
     if (archive_read_support_format_raw(outer_.get()) != ARCHIVE_OK)
       return make_error("libarchive lacks the raw format");
-    if (archive_read_open_fd(outer_.get(), input_fd, kReadBlock) != ARCHIVE_OK)
+    input_fd_ = input_fd;
+    input_buffer_ = std::make_unique<char[]>(kReadBlock);
+    if (archive_read_open(outer_.get(), this, nullptr, &TarStream::input_callback, nullptr) !=
+        ARCHIVE_OK) {
+      if (input_bytes_ == 0 && input_errno_ == 0) return make_error("read layer: empty stream");
       return make_error("read layer: " + archive_message(outer_.get()));
+    }
     archive_entry* entry = nullptr;
     int r = archive_read_next_header(outer_.get(), &entry);
     if (r == ARCHIVE_EOF) {
       outer_eof_ = true;  // an empty stream: the tar reader will say so
     } else if (r != ARCHIVE_OK && r != ARCHIVE_WARN) {
+      if (input_bytes_ == 0 && input_errno_ == 0) return make_error("read layer: empty stream");
       return make_error("read layer: " + archive_message(outer_.get()));
     }
     return ok();
@@ -111,6 +121,23 @@ class TarStream {
     return static_cast<la_ssize_t>(len);
   }
 
+  // The compressed input, read in large blocks (a pipe from a download or a blob file).
+  static la_ssize_t input_callback(archive* a, void* self, const void** buf) {
+    auto* stream = static_cast<TarStream*>(self);
+    ssize_t n;
+    do {
+      n = read(stream->input_fd_, stream->input_buffer_.get(), kReadBlock);
+    } while (n < 0 && errno == EINTR);
+    if (n < 0) {
+      stream->input_errno_ = errno;
+      archive_set_error(a, errno, "read input: %s", strerror(errno));
+      return -1;
+    }
+    stream->input_bytes_ += static_cast<uint64_t>(n);
+    *buf = stream->input_buffer_.get();
+    return n;
+  }
+
   static la_ssize_t read_callback(archive* a, void* self, const void** buf) {
     auto* stream = static_cast<TarStream*>(self);
     la_ssize_t n = stream->next_block(buf);
@@ -118,6 +145,10 @@ class TarStream {
     return n;
   }
 
+  int input_fd_ = -1;
+  std::unique_ptr<char[]> input_buffer_;
+  uint64_t input_bytes_ = 0;
+  int input_errno_ = 0;
   ArchivePtr outer_;
   ArchivePtr inner_;
   Sha256 hash_;

@@ -494,8 +494,9 @@ Status LayerWriter::write_xattr_whiteout(int parent_fd, const std::string& paren
   char value[2] = {};
   ssize_t n = getxattr(dir_path.c_str(), opaque.c_str(), value, sizeof value);
   if (n == 1 && value[0] == 'y') return ok();
+  // 0600: setting a user.* xattr needs write permission on the inode, not just a writable fd.
   UniqueFd fd(openat(parent_fd, name.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
-                     0));
+                     0600));
   if (!fd) {
     if (errno == EEXIST) return ok();
     return sys_error("create whiteout", name);
