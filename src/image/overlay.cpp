@@ -139,10 +139,31 @@ Status mount_overlay_legacy(const OverlaySpec& spec, const std::string& target) 
   long page = ::sysconf(_SC_PAGESIZE);
   std::string data =
       FORKER_TRY(overlay_mount_data(spec, page > 0 ? static_cast<size_t>(page) : 4096));
-  if (::mount("overlay", target.c_str(), "overlay", 0, data.c_str()) < 0)
-    return sys_error("mount overlay (" + std::to_string(spec.lowers.size()) + " layers) on",
-                     target);
+  if (::mount("overlay", target.c_str(), "overlay", 0, data.c_str()) < 0) {
+    int err = errno;
+    // mount(2) does not say which directory is missing: name the first one that is.
+    if (err == ENOENT) {
+      std::vector<std::string> dirs = spec.lowers;
+      if (!spec.upper.empty()) dirs.insert(dirs.end(), {spec.upper, spec.work});
+      for (const auto& dir : dirs)
+        if (::access(dir.c_str(), F_OK) < 0)
+          return sys_error_errno(ENOENT, "mount overlay on " + target + ": layer", dir);
+    }
+    return sys_error_errno(err, "mount overlay (" + std::to_string(spec.lowers.size()) +
+                                    " layers) on", target);
+  }
   return ok();
+}
+
+// Before Linux 6.5 overlayfs took the new mount API through the legacy shim, which accepts any
+// key and joins them into one option string: lowerdir+ then fails only at FSCONFIG_CMD_CREATE,
+// with EINVAL. The shim is told apart by a key no parser knows, which it also accepts.
+bool overlay_parses_fsconfig() {
+  long fs = ::syscall(SYS_fsopen, "overlay", FSOPEN_CLOEXEC);
+  if (fs < 0) return false;
+  UniqueFd fs_fd(static_cast<int>(fs));
+  return ::syscall(SYS_fsconfig, fs_fd.get(), FSCONFIG_SET_FLAG, "forker-no-such-option", nullptr,
+                   0) < 0;
 }
 
 Status mount_overlay(const std::vector<std::string>& lowers, const std::string& upper,
@@ -159,7 +180,8 @@ Status mount_overlay(const std::vector<std::string>& lowers, const std::string& 
   bool no_lowerdir_plus =
       e.err == EINVAL && e.op == "fsconfig lowerdir+" &&
       (e.object == lowers.front() || e.object.starts_with(lowers.front() + " (kernel: "));
-  if (no_lowerdir_plus || done.error().err == ENOSYS) return mount_overlay_legacy(spec, target);
+  bool legacy_shim = e.err == EINVAL && e.op == "fsconfig create" && !overlay_parses_fsconfig();
+  if (no_lowerdir_plus || legacy_shim || e.err == ENOSYS) return mount_overlay_legacy(spec, target);
   return done;
 }
 
