@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 packages=(g++ cmake make pkg-config libseccomp-dev libcap-dev nlohmann-json3-dev libcli11-dev
           libgtest-dev libgmock-dev busybox-static
           libarchive-dev libcurl4-openssl-dev libssl-dev  # the image store: unpack, pull, digests
-          skopeo umoci docker-registry apache2-utils      # image tests: a local registry, htpasswd
+          skopeo umoci docker-registry apache2-utils zstd bc curl  # image tests and bench/pull.sh
           podman containerd bsdutils iproute2 procps uidmap passwd util-linux)  # engines and tools the tests drive
 missing=()
 for p in "${packages[@]}"; do
