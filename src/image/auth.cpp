@@ -256,19 +256,24 @@ Status edit_auth_file(const std::string& file, Edit edit) {
   return ok();
 }
 
+// Removes every entry of AUTHS that names the registry KEY, however it is spelled.
+void erase_registry(nlohmann::json& auths, const std::string& key) {
+  for (auto it = auths.begin(); it != auths.end();) {
+    if (normalize_auth_key(it.key()) == key) {
+      it = auths.erase(it);
+    } else {
+      ++it;
+    }
+  }
+}
+
 }  // namespace
 
 Status save_credentials(std::string_view registry, const Credentials& creds, const std::string& file) {
   std::string key = normalize_auth_key(registry);
   return edit_auth_file(file, [&](nlohmann::json& auths) {
     // Drop other spellings of the same registry so that lookups see the new entry.
-    for (auto it = auths.begin(); it != auths.end();) {
-      if (normalize_auth_key(it.key()) == key) {
-        it = auths.erase(it);
-      } else {
-        ++it;
-      }
-    }
+    erase_registry(auths, key);
     auths[key] = {{"auth", base64_encode(creds.username + ":" + creds.password)}};
   }).context("save credentials for " + key);
 }
@@ -276,15 +281,8 @@ Status save_credentials(std::string_view registry, const Credentials& creds, con
 Status remove_credentials(std::string_view registry, const std::string& file) {
   if (!path_exists(file)) return ok();
   std::string key = normalize_auth_key(registry);
-  return edit_auth_file(file, [&](nlohmann::json& auths) {
-    for (auto it = auths.begin(); it != auths.end();) {
-      if (normalize_auth_key(it.key()) == key) {
-        it = auths.erase(it);
-      } else {
-        ++it;
-      }
-    }
-  }).context("remove credentials for " + key);
+  return edit_auth_file(file, [&](nlohmann::json& auths) { erase_registry(auths, key); })
+      .context("remove credentials for " + key);
 }
 
 }  // namespace forker::image

@@ -129,24 +129,23 @@ Result<PruneReport> Store::prune() {
   Referenced refs = FORKER_TRY_CTX(referenced(*this), "prune");
   PruneReport report;
 
-  std::string blobs = root_ + "/blobs/sha256";
-  for (const std::string& hex : FORKER_TRY(detail::list_dir(blobs))) {
-    if (!is_hex64(hex) || refs.blobs.count(hex) != 0) continue;  // foreign names are left alone
-    int64_t freed = FORKER_TRY_CTX(
-        remove_unlocked(blobs + "/" + hex, root_ + "/locks/" + hex + ".lock"), "prune");
-    if (freed < 0) continue;
-    report.bytes_freed += freed;
-    report.blobs_removed.push_back(Digest{"sha256", hex});
-  }
-  std::string layers = root_ + "/layers";
-  for (const std::string& hex : FORKER_TRY(detail::list_dir(layers))) {
-    if (!is_hex64(hex) || refs.layers.count(hex) != 0) continue;
-    int64_t freed = FORKER_TRY_CTX(
-        remove_unlocked(layers + "/" + hex, root_ + "/locks/layer-" + hex + ".lock"), "prune");
-    if (freed < 0) continue;
-    report.bytes_freed += freed;
-    report.layers_removed.push_back(Digest{"sha256", hex});
-  }
+  // Unreferenced objects in DIR whose lock (locks/<LOCK_PREFIX><hex>.lock) is free.
+  auto sweep = [&](const std::string& dir, const std::string& lock_prefix,
+                   const std::set<std::string>& keep, std::vector<Digest>& removed) -> Status {
+    for (const std::string& hex : FORKER_TRY(detail::list_dir(dir))) {
+      if (!is_hex64(hex) || keep.count(hex) != 0) continue;  // foreign names are left alone
+      int64_t freed = FORKER_TRY_CTX(
+          remove_unlocked(dir + "/" + hex, root_ + "/locks/" + lock_prefix + hex + ".lock"),
+          "prune");
+      if (freed < 0) continue;
+      report.bytes_freed += freed;
+      removed.push_back(Digest{"sha256", hex});
+    }
+    return ok();
+  };
+  const std::string blobs = root_ + "/blobs/sha256", layers = root_ + "/layers";
+  FORKER_TRY(sweep(blobs, "", refs.blobs, report.blobs_removed));
+  FORKER_TRY(sweep(layers, "layer-", refs.layers, report.layers_removed));
   std::string tmp = root_ + "/tmp";
   for (const std::string& name : FORKER_TRY(detail::list_dir(tmp))) {
     if (!FORKER_TRY_CTX(is_debris(root_, name), "prune")) continue;
