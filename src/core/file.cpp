@@ -60,6 +60,10 @@ Status write_file_at(int dirfd, const std::string& path, std::string_view data) 
 }
 
 Status write_file_atomic(const std::string& path, std::string_view data, int mode) {
+  return write_file_replace(path, data, mode, true);
+}
+
+Status write_file_replace(const std::string& path, std::string_view data, int mode, bool sync) {
   std::string tmp = path + ".tmp";
   UniqueFd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode));
   if (!fd) return sys_error("open", tmp);
@@ -67,7 +71,7 @@ Status write_file_atomic(const std::string& path, std::string_view data, int mod
     ::unlink(tmp.c_str());
     return st;
   }
-  if (::fsync(fd.get()) < 0) {
+  if (sync && ::fsync(fd.get()) < 0) {
     Error e = sys_error("fsync", tmp);
     ::unlink(tmp.c_str());
     return e;

@@ -134,45 +134,59 @@ Result<Snapshot> Store::create_snapshot(const ImageRecord& image, const std::str
     return make_error(context + ":", "image has " + std::to_string(image.layers.size()) +
                                          " layer blobs but " +
                                          std::to_string(image.diff_ids.size()) + " diff ids");
-  std::string final_dir = snapshot_path(container_id);
-  if (::access(final_dir.c_str(), F_OK) == 0)
-    return make_error(context + ":", final_dir + " exists");
+  if (::access(snapshot_path(container_id).c_str(), F_OK) == 0)
+    return make_error(context + ":", snapshot_path(container_id) + " exists");
   // Prune must not take the layers away between their unpack and snapshot.json naming them.
   auto gc = FORKER_TRY_CTX(lock_gc(false), context);
   for (size_t i = 0; i < image.diff_ids.size(); ++i) {
     if (!has_layer(image.diff_ids[i]))
       FORKER_TRY_CTX(unpack_blob(image.layers[i].digest, image.diff_ids[i]), context);
   }
-
-  std::string dir = temp_path("snapshot-" + container_id);
-  UndoStack undo;
-  FORKER_TRY_CTX(make_dir(dir, 0711), context);
-  undo.push("remove " + dir, [&] { (void)remove_tree(dir); });
-  FORKER_TRY_CTX(make_dir(dir + "/upper", 0755), context);
-  FORKER_TRY_CTX(make_dir(dir + "/work", 0700), context);
-  FORKER_TRY_CTX(make_dir(dir + "/rootfs", 0755), context);
   nlohmann::json doc = {{"image", image.name},
                         {"config", image.config.digest.str()},
                         {"diff_ids", nlohmann::json::array()}};
   for (const Digest& d : image.diff_ids) doc["diff_ids"].push_back(d.str());
-  FORKER_TRY_CTX(
-      detail::write_durable(dir + "/snapshot.json.tmp", dir + "/snapshot.json", doc.dump(), 0644),
-      context);
+  std::vector<std::string> lowers;
+  for (auto it = image.diff_ids.rbegin(); it != image.diff_ids.rend(); ++it)
+    lowers.push_back(layer_path(*it));
+  return std::move(make_snapshot(container_id, doc, std::move(lowers))).context(context);
+}
+
+Result<Snapshot> Store::create_directory_snapshot(const std::string& root_dir,
+                                                  const std::string& container_id) {
+  FORKER_TRY(check_container_id(container_id));
+  std::string context = "snapshot for container " + container_id;
+  if (root_dir.empty() || root_dir[0] != '/')
+    return make_error(context + ":", "root directory '" + root_dir + "' is not absolute");
+  if (!is_dir(root_dir)) return sys_error_errno(ENOTDIR, "root directory", root_dir).add_context(context);
+  nlohmann::json doc = {{"directory", root_dir}, {"diff_ids", nlohmann::json::array()}};
+  return std::move(make_snapshot(container_id, doc, {root_dir})).context(context);
+}
+
+Result<Snapshot> Store::make_snapshot(const std::string& container_id, const nlohmann::json& doc,
+                                      std::vector<std::string> lowers) {
+  std::string final_dir = snapshot_path(container_id);
+  std::string dir = temp_path("snapshot-" + container_id);
+  UndoStack undo;
+  FORKER_TRY(make_dir(dir, 0711));
+  undo.push("remove " + dir, [&] { (void)remove_tree(dir); });
+  FORKER_TRY(make_dir(dir + "/upper", 0755));
+  FORKER_TRY(make_dir(dir + "/work", 0700));
+  FORKER_TRY(make_dir(dir + "/rootfs", 0755));
+  FORKER_TRY(detail::write_durable(dir + "/snapshot.json.tmp", dir + "/snapshot.json", doc.dump(), 0644));
   if (::rename(dir.c_str(), final_dir.c_str()) < 0) {
-    if (errno == EEXIST || errno == ENOTEMPTY)
-      return make_error(context + ":", final_dir + " exists");
-    return sys_error("rename " + dir + " to", final_dir).add_context(context);
+    if (errno == EEXIST || errno == ENOTEMPTY) return make_error(final_dir, "exists");
+    return sys_error("rename " + dir + " to", final_dir);
   }
   undo.commit();
-  FORKER_TRY_CTX(detail::fsync_dir(root_ + "/containers"), context);
+  FORKER_TRY(detail::fsync_dir(root_ + "/containers"));
 
   Snapshot snap;
   snap.dir = final_dir;
   snap.upper = final_dir + "/upper";
   snap.work = final_dir + "/work";
   snap.rootfs = final_dir + "/rootfs";
-  for (auto it = image.diff_ids.rbegin(); it != image.diff_ids.rend(); ++it)
-    snap.lowers.push_back(layer_path(*it));
+  snap.lowers = std::move(lowers);
   return snap;
 }
 

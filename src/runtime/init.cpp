@@ -17,6 +17,7 @@
 #include "core/file.hpp"
 #include "core/strings.hpp"
 #include "linux/kernel.hpp"
+#include "linux/loopback.hpp"
 #include "linux/personality.hpp"
 #include "linux/terminal.hpp"
 #include "runtime/hooks.hpp"
@@ -123,6 +124,7 @@ Status prepare(InitPlan& plan, const SyncChannel& ch, std::string& state_json,
     if (!ns) return sys_error("open", "/proc/self/ns/time_for_children");
     if (k.setns(ns.get(), CLONE_NEWTIME) < 0) return sys_error("setns", "time");
   }
+  if (plan.loopback_up) FORKER_TRY(linux::bring_up_loopback());
   if (plan.set_hostname && k.sethostname(plan.hostname.data(), plan.hostname.size()) < 0)
     return sys_error("sethostname", plan.hostname);
   if (plan.set_domainname &&
@@ -189,6 +191,7 @@ void close_inherited_fds(const InitPlan& plan, const SyncChannel& ch) {
   std::vector<int> keep = {ch.fd(), plan.console_socket.get(), plan.exec_fifo.get()};
   for (const auto& ns : plan.join_namespaces) keep.push_back(ns.fd.get());
   for (const auto& fd : plan.idmap_userns) keep.push_back(fd.get());
+  if (plan.rootfs) keep.push_back(plan.rootfs->root_mount_fd);  // attached by prepare_rootfs
   std::sort(keep.begin(), keep.end());
   unsigned int next = 3u + static_cast<unsigned int>(plan.preserve_fds);
   for (int fd : keep) {

@@ -34,6 +34,7 @@ struct InitPlan {
   int unshare_flags = 0;    // new namespaces made by the child after joining the others
   bool new_cgroupns = false;
   bool new_timens = false;
+  bool loopback_up = false;  // a new network namespace: bring "lo" up in it
   std::map<std::string, oci::TimeOffset> time_offsets;
   std::optional<linux::RootfsPlan> rootfs;
   bool set_hostname = false;

@@ -38,5 +38,6 @@ Result<image::Store> open_store(const Globals& g);
 void register_image_commands(CLI::App& app, Globals& g, Actions& actions);
 void register_system_commands(CLI::App& app, Globals& g, Actions& actions);
 void register_registry_commands(CLI::App& app, Globals& g, Actions& actions);
+void register_container_commands(CLI::App& app, Globals& g, Actions& actions);
 
 }  // namespace forker::cli

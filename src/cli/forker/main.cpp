@@ -45,6 +45,7 @@ int main(int argc, char** argv) {
   register_image_commands(app, globals, actions);
   register_system_commands(app, globals, actions);
   register_registry_commands(app, globals, actions);
+  register_container_commands(app, globals, actions);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
