@@ -6,6 +6,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <sstream>
 
 #include "core/file.hpp"
@@ -54,21 +55,119 @@ std::string escape(const std::string& path) {
   return out;
 }
 
+// Attaches the detached mount FD (fsmount, open_tree) on TARGET; WHAT names it in the error.
+Status attach(int fd, const std::string& what, const std::string& target) {
+  if (::syscall(SYS_move_mount, fd, "", AT_FDCWD, target.c_str(), MOVE_MOUNT_F_EMPTY_PATH) < 0)
+    return sys_error("move_mount " + what + " on", target);
+  return ok();
+}
+
+// fsconfig copies at most 256 bytes of a string value, its NUL included (fs/fsopen.c): the
+// reason lowerdir+ exists.
+constexpr size_t kFsconfigValueMax = 255;
+
+std::string joined_lowers(const std::vector<std::string>& lowers) {
+  std::string out;
+  for (size_t i = 0; i < lowers.size(); ++i) {
+    if (i > 0) out += ':';
+    out += escape(lowers[i]);
+  }
+  return out;
+}
+
+// The one "lowerdir" value for kernels without lowerdir+. Paths that do not fit in a value, or
+// hold a ',' (the pre-6.5 shim refuses one even escaped), are named by /proc/self/fd links to
+// fds left in HELD: overlayfs resolves them in our process when it parses or creates.
+Result<std::string> joined_lowerdir_value(const std::vector<std::string>& lowers,
+                                          std::vector<UniqueFd>& held) {
+  std::string value = joined_lowers(lowers);
+  bool comma = std::any_of(lowers.begin(), lowers.end(),
+                           [](const std::string& l) { return l.find(',') != std::string::npos; });
+  if (value.size() <= kFsconfigValueMax && !comma) return value;
+  value.clear();
+  for (const std::string& lower : lowers) {
+    UniqueFd fd(::open(lower.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+    if (!fd) return sys_error("open layer", lower);
+    value += (value.empty() ? "/proc/self/fd/" : ":/proc/self/fd/") + std::to_string(fd.get());
+    held.push_back(std::move(fd));
+  }
+  if (value.size() > kFsconfigValueMax)
+    return make_error("overlay mount options:",
+                      std::to_string(lowers.size()) + " layers do not fit in one " +
+                          std::to_string(kFsconfigValueMax + 1) +
+                          "-byte fsconfig lowerdir value, and this kernel has no fsconfig "
+                          "lowerdir+ (Linux 6.8)");
+  return value;
+}
+
+enum class Lowers { kPerLayer, kJoined };
+
+// fsopen("overlay"), one fsconfig per option, create, fsmount: the overlay, attached nowhere.
+// SHOWN says what it is for in errors ("for /target", "(detached)").
+Result<UniqueFd> overlay_fsmount(const OverlaySpec& spec, Lowers lowers, const std::string& shown) {
+  long fs = ::syscall(SYS_fsopen, "overlay", FSOPEN_CLOEXEC);
+  if (fs < 0) return sys_error("fsopen", "overlay");
+  UniqueFd fs_fd(static_cast<int>(fs));
+  std::vector<UniqueFd> held;  // layers named by fd in a joined value, until the mount exists
+  if (lowers == Lowers::kPerLayer) {
+    for (const std::string& lower : spec.lowers)
+      FORKER_TRY(set_string(fs_fd.get(), "lowerdir+", lower));
+  } else {
+    std::string value = FORKER_TRY(joined_lowerdir_value(spec.lowers, held));
+    FORKER_TRY(set_string(fs_fd.get(), "lowerdir", value));
+  }
+  if (!spec.upper.empty()) {
+    // Unlike lowerdir+, overlayfs unescapes these two (a '\' quotes the next character).
+    FORKER_TRY(set_string(fs_fd.get(), "upperdir", escape(spec.upper)));
+    FORKER_TRY(set_string(fs_fd.get(), "workdir", escape(spec.work)));
+  }
+  if (spec.userxattr &&
+      ::syscall(SYS_fsconfig, fs_fd.get(), FSCONFIG_SET_FLAG, "userxattr", nullptr, 0) < 0) {
+    int err = errno;
+    return fs_error(err, fs_fd.get(), "fsconfig userxattr", "overlay " + shown);
+  }
+  if (::syscall(SYS_fsconfig, fs_fd.get(), FSCONFIG_CMD_CREATE, nullptr, nullptr, 0) < 0) {
+    int err = errno;
+    return fs_error(err, fs_fd.get(), "fsconfig create",
+                    "overlay of " + std::to_string(spec.lowers.size()) + " layers " + shown);
+  }
+  long mnt = ::syscall(SYS_fsmount, fs_fd.get(), FSMOUNT_CLOEXEC, 0);
+  if (mnt < 0) return sys_error("fsmount", "overlay " + shown);
+  return UniqueFd(static_cast<int>(mnt));
+}
+
+// A detached clone of DIR and the mounts below it, private, and with READ_ONLY every one of
+// them read-only, before anyone can reach it. open_tree's clone of a shared mount joins its
+// peer group (as mount --bind does): whatever a container then mounts on it (/proc, /dev, ...)
+// would propagate back to DIR's mount on the host, and stay there after the container.
+Result<UniqueFd> clone_tree(const std::string& dir, bool read_only) {
+  long tree = ::syscall(SYS_open_tree, AT_FDCWD, dir.c_str(),
+                        OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE);
+  if (tree < 0) return sys_error("open_tree", dir);
+  UniqueFd tree_fd(static_cast<int>(tree));
+  struct mount_attr attr = {};
+  attr.attr_set = read_only ? MOUNT_ATTR_RDONLY : 0;
+  attr.propagation = MS_PRIVATE;
+  if (::syscall(SYS_mount_setattr, tree_fd.get(), "", AT_EMPTY_PATH | AT_RECURSIVE, &attr,
+                sizeof attr) < 0)
+    return sys_error(read_only ? "mount_setattr private read-only" : "mount_setattr private", dir);
+  return tree_fd;
+}
+
 // Overlay refuses one lower without an upper ("at least 2 lowerdir are needed while upperdir
 // nonexistent", still so on 6.18): one layer read-only is a read-only bind of that layer, made
 // whole before it is attached so it is never visible writable.
 Status bind_read_only(const std::string& source, const std::string& target) {
-  long tree =
-      ::syscall(SYS_open_tree, AT_FDCWD, source.c_str(), OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
-  if (tree < 0) return sys_error("open_tree", source);
-  UniqueFd tree_fd(static_cast<int>(tree));
-  struct mount_attr attr = {};
-  attr.attr_set = MOUNT_ATTR_RDONLY;
-  if (::syscall(SYS_mount_setattr, tree_fd.get(), "", AT_EMPTY_PATH, &attr, sizeof attr) < 0)
-    return sys_error("mount_setattr read-only", source);
-  if (::syscall(SYS_move_mount, tree_fd.get(), "", AT_FDCWD, target.c_str(),
-                MOVE_MOUNT_F_EMPTY_PATH) < 0)
-    return sys_error("move_mount (read-only bind of " + source + ") on", target);
+  UniqueFd tree = FORKER_TRY(clone_tree(source, true));
+  return attach(tree.get(), "(read-only bind of " + source + ")", target);
+}
+
+// The option rules both mount_overlay and overlay_mount_fd check before any syscall.
+Status check_layers(const std::vector<std::string>& lowers, const std::string& upper,
+                    const std::string& work, const std::string& where) {
+  if (lowers.empty()) return make_error("mount overlay " + where + ":", "no lower layers");
+  if (upper.empty() != work.empty())
+    return make_error("mount overlay " + where + ":", "upperdir and workdir go together");
   return ok();
 }
 
@@ -87,11 +186,7 @@ bool in_initial_user_namespace() {
 }  // namespace
 
 Result<std::string> overlay_mount_data(const OverlaySpec& spec, size_t page_size) {
-  std::string data = "lowerdir=";
-  for (size_t i = 0; i < spec.lowers.size(); ++i) {
-    if (i > 0) data += ':';
-    data += escape(spec.lowers[i]);
-  }
+  std::string data = "lowerdir=" + joined_lowers(spec.lowers);
   if (!spec.upper.empty())
     data += ",upperdir=" + escape(spec.upper) + ",workdir=" + escape(spec.work);
   if (spec.userxattr) data += ",userxattr";
@@ -107,32 +202,16 @@ Result<std::string> overlay_mount_data(const OverlaySpec& spec, size_t page_size
 }
 
 Status mount_overlay_new_api(const OverlaySpec& spec, const std::string& target) {
-  long fs = ::syscall(SYS_fsopen, "overlay", FSOPEN_CLOEXEC);
-  if (fs < 0) return sys_error("fsopen", "overlay");
-  UniqueFd fs_fd(static_cast<int>(fs));
-  for (const std::string& lower : spec.lowers)
-    FORKER_TRY(set_string(fs_fd.get(), "lowerdir+", lower));
-  if (!spec.upper.empty()) {
-    FORKER_TRY(set_string(fs_fd.get(), "upperdir", spec.upper));
-    FORKER_TRY(set_string(fs_fd.get(), "workdir", spec.work));
-  }
-  if (spec.userxattr &&
-      ::syscall(SYS_fsconfig, fs_fd.get(), FSCONFIG_SET_FLAG, "userxattr", nullptr, 0) < 0) {
-    int err = errno;
-    return fs_error(err, fs_fd.get(), "fsconfig userxattr", "overlay on " + target);
-  }
-  if (::syscall(SYS_fsconfig, fs_fd.get(), FSCONFIG_CMD_CREATE, nullptr, nullptr, 0) < 0) {
-    int err = errno;
-    return fs_error(err, fs_fd.get(), "fsconfig create",
-                    "overlay of " + std::to_string(spec.lowers.size()) + " layers for " + target);
-  }
-  long mnt = ::syscall(SYS_fsmount, fs_fd.get(), FSMOUNT_CLOEXEC, 0);
-  if (mnt < 0) return sys_error("fsmount", "overlay for " + target);
-  UniqueFd mnt_fd(static_cast<int>(mnt));
-  if (::syscall(SYS_move_mount, mnt_fd.get(), "", AT_FDCWD, target.c_str(),
-                MOVE_MOUNT_F_EMPTY_PATH) < 0)
-    return sys_error("move_mount overlay on", target);
-  return ok();
+  UniqueFd mnt = FORKER_TRY(overlay_fsmount(spec, Lowers::kPerLayer, "for " + target));
+  return attach(mnt.get(), "overlay", target);
+}
+
+Result<UniqueFd> overlay_fsmount_per_layer(const OverlaySpec& spec) {
+  return overlay_fsmount(spec, Lowers::kPerLayer, "(detached)");
+}
+
+Result<UniqueFd> overlay_fsmount_joined(const OverlaySpec& spec) {
+  return overlay_fsmount(spec, Lowers::kJoined, "(detached)");
 }
 
 Status mount_overlay_legacy(const OverlaySpec& spec, const std::string& target) {
@@ -155,6 +234,8 @@ Status mount_overlay_legacy(const OverlaySpec& spec, const std::string& target) 
   return ok();
 }
 
+namespace {
+
 // Before Linux 6.5 overlayfs took the new mount API through the legacy shim, which accepts any
 // key and joins them into one option string: lowerdir+ then fails only at FSCONFIG_CMD_CREATE,
 // with EINVAL. The shim is told apart by a key no parser knows, which it also accepts.
@@ -166,23 +247,44 @@ bool overlay_parses_fsconfig() {
                    0) < 0;
 }
 
+// Whether E, from the per-layer new API, says this kernel has no lowerdir+ (so one lowerdir
+// string it is): before 6.8 the first lowerdir+ is an unknown key (EINVAL), and before 6.5 the
+// legacy shim takes it and fails only at create.
+bool lowerdir_plus_missing(const Error& e, const std::string& first_lower) {
+  bool unknown_key = e.err == EINVAL && e.op == "fsconfig lowerdir+" &&
+                     (e.object == first_lower || e.object.starts_with(first_lower + " (kernel: "));
+  return unknown_key ||
+         (e.err == EINVAL && e.op == "fsconfig create" && !overlay_parses_fsconfig());
+}
+
+}  // namespace
+
 Status mount_overlay(const std::vector<std::string>& lowers, const std::string& upper,
                      const std::string& work, const std::string& target) {
-  if (lowers.empty()) return make_error("mount overlay on " + target + ":", "no lower layers");
-  if (upper.empty() != work.empty())
-    return make_error("mount overlay on " + target + ":", "upperdir and workdir go together");
+  FORKER_TRY(check_layers(lowers, upper, work, "on " + target));
   if (upper.empty() && lowers.size() == 1) return bind_read_only(lowers.front(), target);
   OverlaySpec spec{lowers, upper, work, !in_initial_user_namespace()};
   auto done = mount_overlay_new_api(spec, target);
   if (done) return done;
-  // Before 6.8 the first lowerdir+ is an unknown key (EINVAL); before 5.2 there is no fsopen.
-  const Error& e = done.error();
-  bool no_lowerdir_plus =
-      e.err == EINVAL && e.op == "fsconfig lowerdir+" &&
-      (e.object == lowers.front() || e.object.starts_with(lowers.front() + " (kernel: "));
-  bool legacy_shim = e.err == EINVAL && e.op == "fsconfig create" && !overlay_parses_fsconfig();
-  if (no_lowerdir_plus || legacy_shim || e.err == ENOSYS) return mount_overlay_legacy(spec, target);
+  // mount(2) takes a page of options, more than one fsconfig value; before 5.2 there is no fsopen.
+  if (lowerdir_plus_missing(done.error(), lowers.front()) || done.error().err == ENOSYS)
+    return mount_overlay_legacy(spec, target);
   return done;
+}
+
+Result<UniqueFd> overlay_mount_fd(const OverlaySpec& spec) {
+  FORKER_TRY(check_layers(spec.lowers, spec.upper, spec.work, "(detached)"));
+  if (spec.upper.empty() && spec.lowers.size() == 1) return clone_tree(spec.lowers.front(), true);
+  OverlaySpec s = spec;
+  s.userxattr = spec.userxattr || !in_initial_user_namespace();
+  auto mnt = overlay_fsmount_per_layer(s);
+  if (mnt || !lowerdir_plus_missing(mnt.error(), s.lowers.front())) return mnt;
+  // No mount(2) fallback here: what it mounts is attached. fsopen itself is Linux 5.2.
+  return overlay_fsmount_joined(s);
+}
+
+Result<UniqueFd> bind_mount_fd(const std::string& dir, bool read_only) {
+  return clone_tree(dir, read_only);
 }
 
 }  // namespace forker::image

@@ -24,6 +24,11 @@ class LinuxKernel final : public Kernel {
     attr.attr_clr = clear;
     return static_cast<int>(::syscall(SYS_mount_setattr, dirfd, path, flags, &attr, sizeof attr));
   }
+  int move_mount(int from_dirfd, const char* from_path, int to_dirfd, const char* to_path,
+                 unsigned flags) override {
+    return static_cast<int>(
+        ::syscall(SYS_move_mount, from_dirfd, from_path, to_dirfd, to_path, flags));
+  }
   int pivot_root(const char* new_root, const char* put_old) override {
     return static_cast<int>(::syscall(SYS_pivot_root, new_root, put_old));
   }

@@ -15,6 +15,9 @@ class Kernel {
   virtual int umount2(const char* target, int flags) = 0;
   virtual int mount_setattr(int dirfd, const char* path, unsigned int flags, unsigned long long set,
                             unsigned long long clear) = 0;
+  // Attaches a detached mount (fsmount, open_tree) with MOVE_MOUNT_F_EMPTY_PATH, or moves one.
+  virtual int move_mount(int from_dirfd, const char* from_path, int to_dirfd, const char* to_path,
+                         unsigned flags) = 0;
   virtual int pivot_root(const char* new_root, const char* put_old) = 0;
   virtual int chroot(const char* path) = 0;
   virtual int chdir(const char* path) = 0;

@@ -363,6 +363,20 @@ Status make_parent_mount_private(Kernel& k, const std::string& path) {
   return ok();
 }
 
+// pivot_root needs the new root to be a mount point: the rootfs bound onto itself, or the
+// detached mount the parent made for it attached there, inside our mount namespace only.
+Status mount_root(Kernel& k, const RootfsPlan& plan) {
+  if (plan.root_mount_fd >= 0) {
+    if (k.move_mount(plan.root_mount_fd, "", AT_FDCWD, plan.rootfs.c_str(),
+                     MOVE_MOUNT_F_EMPTY_PATH) < 0)
+      return sys_error("move_mount root mount on", plan.rootfs);
+    return ok();
+  }
+  if (k.mount(plan.rootfs.c_str(), plan.rootfs.c_str(), nullptr, MS_BIND | MS_REC, nullptr) < 0)
+    return mount_error("bind", plan.rootfs, plan.rootfs, MS_BIND | MS_REC);
+  return ok();
+}
+
 }  // namespace
 
 void unmount_under(const std::string& path) {
@@ -450,6 +464,10 @@ Result<RootfsPlan> plan_rootfs(const oci::Spec& spec, const std::string& bundle,
 
 Status prepare_rootfs(Kernel& k, const RootfsPlan& plan) {
   if (plan.host_mount_ns) {
+    // Attached here it would show in the host's mount table, which is what it exists to avoid.
+    if (plan.root_mount_fd >= 0)
+      return make_error("rootfs " + plan.rootfs +
+                        ": a detached root mount needs a mount namespace");
     // The host's own mount namespace: its propagation is not ours to change.
     UniqueFd root(open(plan.rootfs.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
     if (!root) return sys_error("open", plan.rootfs);
@@ -464,9 +482,7 @@ Status prepare_rootfs(Kernel& k, const RootfsPlan& plan) {
   // cannot be bound: for those rootfsPropagation values make just that parent mount private.
   if (plan.root_propagation & (MS_SHARED | MS_UNBINDABLE))
     FORKER_TRY(make_parent_mount_private(k, plan.rootfs));
-  // pivot_root needs the new root to be a mount point.
-  if (k.mount(plan.rootfs.c_str(), plan.rootfs.c_str(), nullptr, MS_BIND | MS_REC, nullptr) < 0)
-    return mount_error("bind", plan.rootfs, plan.rootfs, MS_BIND | MS_REC);
+  FORKER_TRY(mount_root(k, plan));
   UniqueFd root(open(plan.rootfs.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
   if (!root) return sys_error("open", plan.rootfs);
   for (const auto& m : plan.mounts) FORKER_TRY(apply_mount(k, plan, m, root.get()));

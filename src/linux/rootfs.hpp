@@ -43,6 +43,9 @@ struct RootfsPlan {
   bool in_userns = false;
   bool setup_dev = true;  // false when /dev comes from a bind mount
   bool host_mount_ns = false;  // no mount namespace: mount under the rootfs in the host's, chroot
+  // A detached mount (fsmount, open_tree) attached on rootfs in place of its self-bind, so the
+  // container's root never shows in the host's mount table. Borrowed; needs a mount namespace.
+  int root_mount_fd = -1;
   std::vector<MountStep> mounts;
   std::vector<oci::Device> devices;  // defaults + linux.devices
   std::vector<std::string> masked_paths, readonly_paths;
@@ -52,7 +55,7 @@ struct RootfsPlan {
 
 Result<RootfsPlan> plan_rootfs(const oci::Spec& spec, const std::string& bundle, bool no_pivot);
 
-// Before pivot_root: propagation, the rootfs bind, every mount, /dev.
+// Before pivot_root: propagation, the rootfs bind (or root_mount_fd attached), every mount, /dev.
 Status prepare_rootfs(Kernel& kernel, const RootfsPlan& plan);
 // pivot_root into the rootfs (or MS_MOVE + chroot with no_pivot) and drop the old root.
 Status enter_rootfs(Kernel& kernel, const RootfsPlan& plan);

@@ -27,6 +27,11 @@ struct CreateOptions {
   bool no_pivot = false;
   bool no_new_keyring = false;
   int preserve_fds = 0;
+  // A detached mount (fsmount/open_tree) the init attaches on root.path inside its mount
+  // namespace, so the host's mount table never shows it. Borrowed: the init has attached it once
+  // create returns, and the caller's copy then only pins the mount (an overlay's upper stays
+  // busy) until it is closed. O_CLOEXEC: the container's process never holds it.
+  int rootfs_mount_fd = -1;
 };
 
 Status create_container(const GlobalOptions& g, const CreateOptions& o);

@@ -50,6 +50,7 @@ Status plan_init(const oci::Spec& spec, const CreateOptions& o, const std::strin
       else plan.join_namespaces.push_back(std::move(j));
       continue;
     }
+    if (flag == CLONE_NEWNET) plan.loopback_up = true;
     if (flag == CLONE_NEWPID || flag == CLONE_NEWUSER) clone_flags |= flag;
     else if (flag == CLONE_NEWCGROUP) plan.new_cgroupns = true;
     else if (flag == CLONE_NEWTIME) plan.new_timens = true;
@@ -83,6 +84,11 @@ Status plan_init(const oci::Spec& spec, const CreateOptions& o, const std::strin
   // runtime-spec: no mount namespace means the runtime's own; the container's mounts then land
   // in the host's mount table under the rootfs, and delete takes them down.
   plan.rootfs->host_mount_ns = !spec.has_namespace("mount");
+  plan.rootfs->root_mount_fd = o.rootfs_mount_fd;
+  // Checked here too, before anything is made on the host (prepare_rootfs refuses it as well).
+  if (o.rootfs_mount_fd >= 0 && plan.rootfs->host_mount_ns)
+    return make_error("root.path " + plan.rootfs->rootfs +
+                      ": a detached root mount needs a mount namespace");
   for (auto& m : plan.rootfs->mounts) {
     if (!m.options.idmap) continue;
     UniqueFd ns = FORKER_TRY(linux::make_userns_fd(m.uid_mappings, m.gid_mappings)

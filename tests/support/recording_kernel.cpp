@@ -51,6 +51,13 @@ KernelCall KernelCall::mount_setattr(std::string dir, std::string path, unsigned
                                      unsigned long long set, unsigned long long clear) {
   return {"mount_setattr", {std::move(dir), std::move(path)}, flags, {set, clear}};
 }
+KernelCall KernelCall::move_mount(std::string from_dir, std::string from_path, std::string to_dir,
+                                  std::string to_path, unsigned flags) {
+  return {"move_mount",
+          {std::move(from_dir), std::move(from_path), std::move(to_dir), std::move(to_path)},
+          flags,
+          {}};
+}
 KernelCall KernelCall::pivot_root(std::string new_root, std::string put_old) {
   return {"pivot_root", {std::move(new_root), std::move(put_old)}, 0, {}};
 }
@@ -149,6 +156,11 @@ int RecordingKernel::umount2(const char* target, int flags) {
 int RecordingKernel::mount_setattr(int dirfd, const char* path, unsigned int flags,
                                    unsigned long long set, unsigned long long clear) {
   return record(KernelCall::mount_setattr(describe_fd(dirfd), str(path), flags, set, clear));
+}
+int RecordingKernel::move_mount(int from_dirfd, const char* from_path, int to_dirfd,
+                                const char* to_path, unsigned flags) {
+  return record(KernelCall::move_mount(describe_fd(from_dirfd), str(from_path),
+                                       describe_fd(to_dirfd), resolve(to_path), flags));
 }
 int RecordingKernel::pivot_root(const char* new_root, const char* put_old) {
   return record(KernelCall::pivot_root(str(new_root), str(put_old)));

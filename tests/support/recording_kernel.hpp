@@ -34,6 +34,8 @@ struct KernelCall {
   static KernelCall umount2(std::string target, int flags);
   static KernelCall mount_setattr(std::string dir, std::string path, unsigned int flags,
                                   unsigned long long set, unsigned long long clear);
+  static KernelCall move_mount(std::string from_dir, std::string from_path, std::string to_dir,
+                               std::string to_path, unsigned flags);
   static KernelCall pivot_root(std::string new_root, std::string put_old);
   static KernelCall chroot(std::string path);
   static KernelCall chdir(std::string path);
@@ -81,6 +83,8 @@ class RecordingKernel : public Kernel {
   int umount2(const char* target, int flags) override;
   int mount_setattr(int dirfd, const char* path, unsigned int flags, unsigned long long set,
                     unsigned long long clear) override;
+  int move_mount(int from_dirfd, const char* from_path, int to_dirfd, const char* to_path,
+                 unsigned flags) override;
   int pivot_root(const char* new_root, const char* put_old) override;
   int chroot(const char* path) override;
   int chdir(const char* path) override;

@@ -18,6 +18,7 @@
 #include <sstream>
 
 #include "core/file.hpp"
+#include "core/unique_fd.hpp"
 #include "support/recording_kernel.hpp"
 
 namespace forker::linux {
@@ -454,6 +455,64 @@ TEST_F(RootfsSequenceTest, PrepareRootBindFails) {
   ASSERT_FALSE(s);
   EXPECT_EQ(s.error().message(), "mount bind (source " + p.rootfs + ") on " + p.rootfs +
                                      " (flags MS_BIND|MS_REC): No such file or directory");
+}
+
+// A detached root mount (fsmount/open_tree in the parent): attached on the rootfs with
+// move_mount in place of the self-bind; everything around it is unchanged. The recording kernel
+// names the fd by the path it was opened on, a stand-in for the detached mount.
+TEST_F(RootfsSequenceTest, PrepareAttachesDetachedRootInsteadOfBind) {
+  RootfsPlan p = simple_plan();
+  std::string image = bundle_.path() + "/image";
+  fs::create_directory(image);
+  UniqueFd root_mount(::open(image.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+  ASSERT_TRUE(root_mount);
+  p.root_mount_fd = root_mount.get();
+  p.mounts = {tmpfs("/tmp", {"nosuid"})};
+  auto s = prepare_rootfs(k_, p);
+  ASSERT_TRUE(s) << s.error().message();
+  EXPECT_THAT(k_.calls(),
+              ElementsAre(K::mount("", "/", "", MS_SLAVE | MS_REC),
+                          K::move_mount(image, "", "AT_FDCWD", p.rootfs, MOVE_MOUNT_F_EMPTY_PATH),
+                          K::mount("tmpfs", p.rootfs + "/tmp", "tmpfs", MS_NOSUID)));
+  EXPECT_THAT(k_.calls_named("mount"), ::testing::Each(::testing::Field(
+                                           &KernelCall::flags, ::testing::Ne(MS_BIND | MS_REC))));
+}
+
+TEST_F(RootfsSequenceTest, PrepareSharedRootAttachesAfterMakingParentPrivate) {
+  RootfsPlan p = simple_plan();
+  p.root_propagation = MS_SHARED | MS_REC;
+  UniqueFd root_mount(::open(bundle_.path().c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+  p.root_mount_fd = root_mount.get();
+  ASSERT_TRUE(prepare_rootfs(k_, p));
+  ASSERT_EQ(k_.calls().size(), 3u);
+  EXPECT_EQ(k_.calls()[1].flags, static_cast<unsigned long long>(MS_PRIVATE));
+  EXPECT_EQ(k_.calls()[2],
+            K::move_mount(bundle_.path(), "", "AT_FDCWD", p.rootfs, MOVE_MOUNT_F_EMPTY_PATH));
+}
+
+TEST_F(RootfsSequenceTest, PrepareDetachedRootAttachFails) {
+  RootfsPlan p = simple_plan();
+  UniqueFd root_mount(::open(bundle_.path().c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+  p.root_mount_fd = root_mount.get();
+  p.mounts = {tmpfs("/tmp", {})};
+  k_.fail_first("move_mount", EINVAL);
+  auto s = prepare_rootfs(k_, p);
+  ASSERT_FALSE(s);
+  EXPECT_EQ(s.error().err, EINVAL);
+  EXPECT_EQ(s.error().message(), "move_mount root mount on " + p.rootfs + ": Invalid argument");
+  EXPECT_EQ(k_.calls().size(), 2u);  // nothing mounted after it
+}
+
+TEST_F(RootfsSequenceTest, PrepareDetachedRootNeedsAMountNamespace) {
+  RootfsPlan p = simple_plan();
+  p.host_mount_ns = true;
+  UniqueFd root_mount(::open(bundle_.path().c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+  p.root_mount_fd = root_mount.get();
+  p.mounts = {tmpfs("/tmp", {})};
+  auto s = prepare_rootfs(k_, p);
+  ASSERT_FALSE(s);
+  EXPECT_THAT(s.error().message(), HasSubstr("a detached root mount needs a mount namespace"));
+  EXPECT_THAT(k_.calls(), IsEmpty());
 }
 
 TEST_F(RootfsSequenceTest, PrepareMountFailureNamesTypeTargetAndFlags) {
