@@ -1,14 +1,17 @@
 #!/usr/bin/env bash
 # Installs forker's build dependencies (Debian 12, as root), builds it, and runs a busybox
-# container offline with forker-oci: `forker-oci spec` + a busybox-static rootfs + `run`.
+# container offline twice: with forker-oci (`spec` + a busybox-static rootfs + `run`), and with
+# forker (`forker run --rm busybox`, its built-in image made from the same busybox).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 packages=(g++ cmake make pkg-config libseccomp-dev libcap-dev nlohmann-json3-dev libcli11-dev
           libgtest-dev libgmock-dev busybox-static
           libarchive-dev libcurl4-openssl-dev libssl-dev  # the image store: unpack, pull, digests
+          libacl1-dev libzstd-dev liblz4-dev  # static archives libarchive's static link needs
           skopeo umoci docker-registry apache2-utils zstd bc curl  # image tests and bench/pull.sh
-          podman containerd bsdutils iproute2 procps uidmap passwd util-linux)  # engines and tools the tests drive
+          podman containerd bsdutils iproute2 procps uidmap passwd util-linux  # engines and tools the tests drive
+          tmux)  # a real terminal for forker_tty_test (run -it, exec -it)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -33,3 +36,4 @@ for applet in sh echo cat ls id hostname uname; do ln -s busybox "$demo/rootfs/b
 ./build/forker-oci spec --bundle "$demo"
 sed -i 's/"terminal": true/"terminal": false/; s/"sh"$/"sh", "-c", "echo hello from $(hostname): $(id); uname -sr"/' "$demo/config.json"
 ./build/forker-oci run --bundle "$demo" "forker-demo-$$"
+./build/forker run --rm busybox sh -c 'echo "hello from $(hostname), PID $$, in forker run"'

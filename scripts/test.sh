@@ -28,9 +28,11 @@ vm=../shared/tools/cgroup2-vm/run-in-vm.sh
 if [ -x "$vm" ] && [ "${FORKER_SKIP_VM:-0}" != 1 ]; then
   echo "== integration tests on cgroup v2 (qemu VM)"
   # The registry and image CLI tests are not about cgroups and are slow under emulation; the
-  # store's overlay tests stay (the VM's 6.1 kernel has no lowerdir+, so they take mount(2)).
+  # store's overlay tests stay (the VM's 6.1 kernel has no lowerdir+, so they take mount(2)),
+  # and so does the detached root mount (it takes the joined lowerdir there). The `forker` CLI
+  # suites read v1 cgroup file names and drive tmux: host only for now (docs/roadmap.md).
   "$vm" --host-root --timeout 1200 -- ./build/tests/integration_tests --gtest_brief=1 \
-    --gtest_filter='-RegistryClientTest.*:RegistryProtocolTest.*:ForkerImageCli.*:ForkerPull.*'
+    --gtest_filter='-RegistryClientTest.*:RegistryProtocolTest.*:ForkerImageCli.*:ForkerPull.*:ForkerRun.*:ForkerTty.*:ForkerExplain.*:ForkerStats.*:ForkerFormat.*:ForkerCompletion*'
 
   rc=$?
   case $rc in

@@ -109,7 +109,19 @@ Result<std::string> build_cwd(const RunOptions& o, const ImageDefaults& image) {
 }
 
 Result<std::string> build_hostname(const RunOptions& o, const ConfigContext& ctx) {
-  if (o.hostname.empty()) return ctx.id.substr(0, 12);
+  if (o.hostname.empty()) {
+    // The container's name, as a hostname ('_' and the like become '-'): replicas web-1,
+    // web-2... each answer with their own. A name with nothing usable: the id's first 12 digits.
+    std::string h;
+    for (char c : ctx.name) {
+      bool keep = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                  c == '.' || c == '-';
+      h.push_back(keep ? c : '-');
+    }
+    while (!h.empty() && (h.front() == '-' || h.front() == '.')) h.erase(h.begin());
+    if (h.size() > 63) h.resize(63);
+    return h.empty() ? ctx.id.substr(0, 12) : h;
+  }
   // RFC 1123 labels, within the kernel's HOST_NAME_MAX.
   const bool valid = o.hostname.size() <= 64 && o.hostname.front() != '-' &&
                      o.hostname.front() != '.' &&

@@ -14,6 +14,7 @@
 
 #include "core/file.hpp"
 #include "core/log.hpp"
+#include "core/trace.hpp"
 #include "core/undo.hpp"
 #include "engine/container_config.hpp"
 #include "engine/engine_internal.hpp"
@@ -31,13 +32,18 @@ namespace forker::engine {
 namespace detail {
 
 Result<UniqueFd> mount_root(const StartPlan& p) {
-  if (p.read_only_bind) return image::bind_mount_fd(p.lowers.front(), true);
+  trace::Scope step([&] {
+    if (p.read_only_bind) return "root mount fd: open_tree " + p.lowers.front() + " read-only";
+    return "root mount fd: fsopen overlay, " + std::to_string(p.lowers.size()) +
+           " lower layer(s), fsmount (detached)";
+  });
+  if (p.read_only_bind) return step.status(image::bind_mount_fd(p.lowers.front(), true));
   image::OverlaySpec spec;
   spec.lowers = p.lowers;
   spec.upper = p.upper;
   spec.work = p.work;
   spec.userxattr = p.rootless;
-  return image::overlay_mount_fd(spec);
+  return step.status(image::overlay_mount_fd(spec));
 }
 
 int exit_code_for(const Error& e) {
@@ -58,7 +64,11 @@ Result<runtime::Created> start_container(const runtime::GlobalOptions& rt, Start
   co.bundle = p.dir;
   co.rootfs_mount_fd = root.get();
   auto created = FORKER_TRY(runtime::create_impl(rt, co, /*foreground=*/true));
-  if (auto st = runtime::start_impl(created.dir.path(), created.state, created.spec); !st) {
+  trace::Scope start_step("start (open exec.fifo: the init goes on to execve)");
+  auto st = start_step.status(runtime::start_impl(created.dir.path(), created.state, created.spec));
+  start_step.end();
+  trace::stop_recording();  // --explain covers the start; what follows is not ours to list
+  if (!st) {
     auto _ = runtime::destroy_impl(created.dir, created.state);
     return std::move(st).error();
   }
@@ -183,8 +193,11 @@ std::variant<int, RunFailure> Engine::run_one(
     const RunOptions& o, const std::string& wanted_name, const std::string& group, int replica,
     const std::function<void(const std::string& id)>& on_started) {
   auto fail = [](Error e, int code = kExitEngineFailed) { return RunFailure{std::move(e), code}; };
+  // --explain: the start's steps, printed to stderr when this returns.
+  trace::Session explain(o.explain, STDERR_FILENO);
   if (o.detach && o.remove && o.restart != "no")
     return fail(make_error("--restart", "conflicts with --rm"));
+  trace::Scope prepare_step("prepare");
   StartPlan plan;  // before UNDO: its steps use the record
   UndoStack undo;
   ContainerRecord& rec = plan.record;
@@ -196,6 +209,7 @@ std::variant<int, RunFailure> Engine::run_one(
   ImageDefaults defaults;
   image::Snapshot snap;
   rec.image = o.image;
+  trace::Scope snapshot_step([&] { return "snapshot containers/" + rec.id; });
   if (names_directory(o.image)) {
     char real[PATH_MAX];
     if (!realpath(o.image.c_str(), real)) return fail(sys_error("root directory", o.image));
@@ -215,7 +229,7 @@ std::variant<int, RunFailure> Engine::run_one(
       return fail(std::move(e));
     }
     rec.image_id = image->id();
-    auto config_text = store_.read_blob(image->config.digest);
+    auto config_text = store_.read_blob_unverified(image->config.digest);
     if (!config_text) return fail(std::move(config_text).error());
     auto d = parse_image_defaults(*config_text);
     if (!d) return fail(std::move(d).error().add_context("image " + o.image));
@@ -224,6 +238,7 @@ std::variant<int, RunFailure> Engine::run_one(
     if (!s) return fail(std::move(s).error());
     snap = std::move(*s);
   }
+  snapshot_step.end();
   undo.push("remove snapshot", [&] { (void)store_.remove_snapshot(rec.id); });
   // After the snapshot: a name pointing at a missing container directory counts as stale.
   if (auto r = containers_.reserve_name(rec.name, rec.id); !r) return fail(std::move(r).error());
@@ -238,6 +253,7 @@ std::variant<int, RunFailure> Engine::run_one(
   // config.json, with a mount of the root to look users up in and make the workdir.
   auto root = mount_root(plan);
   if (!root) return fail(std::move(root).error().add_context("mount root of " + rec.name));
+  trace::Scope config_step("config.json, hostname, hosts, resolv.conf, container record");
   ConfigContext ctx;
   ctx.id = rec.id;
   ctx.name = rec.name;
@@ -309,6 +325,8 @@ std::variant<int, RunFailure> Engine::run_one(
                      {"restart", o.restart}, {"read_only", o.read_only},
                      {"anonymous_volumes", built->anonymous_volumes}};
   if (auto s = containers_.save(rec); !s) return fail(std::move(s).error());
+  config_step.end();
+  prepare_step.end();
 
   if (o.detach) {
     // The monitor is a grandchild: our child exits at once, so the monitor belongs to no one
@@ -369,7 +387,10 @@ std::variant<int, RunFailure> Engine::run_one(
   exit.started = created->state.created;
   int code = 0;
   if (created->pty_master) {
-    auto ps = linux::proxy_terminal(created->pty_master.get(), created->child.pid());
+    // Without -i our stdin is not the container's (docker's rule): no input, no raw mode, so
+    // Ctrl-C is our SIGINT, which the proxy forwards; the size follows our output's terminal.
+    linux::TerminalProxyOptions io{o.interactive ? STDIN_FILENO : -1, STDOUT_FILENO};
+    auto ps = linux::proxy_terminal(created->pty_master.get(), created->child.pid(), io);
     auto w = created->child.wait();
     if (!ps) log::warn(ps.error().message());
     code = w ? *w : kExitEngineFailed;

@@ -5,6 +5,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdlib>
 #include <thread>
@@ -269,6 +270,27 @@ Result<int> Engine::wait(const std::string& name) {
   }
 }
 
+namespace {
+
+bool names_term(const std::vector<std::string>& env) {
+  return std::any_of(env.begin(), env.end(),
+                     [](const std::string& e) { return e == "TERM" || e.starts_with("TERM="); });
+}
+
+// process.env of the container's config.json; empty when it cannot be read.
+std::vector<std::string> container_env(const std::string& dir) {
+  auto text = read_file(dir + "/config.json");
+  if (!text) return {};
+  auto doc = nlohmann::json::parse(*text, nullptr, false);
+  std::vector<std::string> env;
+  if (doc.is_discarded() || !doc.contains("process")) return env;
+  for (const auto& e : doc["process"].value("env", nlohmann::json::array()))
+    if (e.is_string()) env.push_back(e.get<std::string>());
+  return env;
+}
+
+}  // namespace
+
 std::variant<int, RunFailure> Engine::exec(const std::string& name, const ExecRequest& r) {
   auto v = view(name);
   if (!v) return RunFailure{std::move(v).error()};
@@ -280,6 +302,9 @@ std::variant<int, RunFailure> Engine::exec(const std::string& name, const ExecRe
   eo.args = r.args;
   eo.tty = r.tty;
   eo.env = r.env;
+  // docker's exec -t: TERM=xterm, unless the container's environment or -e names a TERM.
+  if (r.tty && !names_term(r.env) && !names_term(container_env(containers_.dir(v->record.id))))
+    eo.env.insert(eo.env.begin(), "TERM=xterm");
   eo.cwd = r.workdir;
   eo.detach = r.detach;
   if (!r.user.empty()) {
@@ -367,17 +392,40 @@ Result<nlohmann::json> Engine::inspect(const std::string& name) const {
 }
 
 Status Engine::logs(const std::string& name, const LogPrintOptions& o) const {
-  ContainerRecord r = FORKER_TRY(containers_.find(name));
-  std::string dir = containers_.dir(r.id);
-  std::string path = dir + "/" + kLogFile;
-  if (!r.detached && access(path.c_str(), F_OK) != 0)
-    return make_error("logs " + r.name,
-                      "it ran in the foreground, where its output went to the terminal; run it "
-                      "with -d to keep a log");
-  return print_log(path, o, STDOUT_FILENO, STDERR_FILENO, [this, &r, &dir] {
-    auto v = view(r.id);
-    return (v && active(v->state)) || monitor_alive(dir);
-  });
+  std::vector<ContainerRecord> members = FORKER_TRY(resolve(name));
+  auto print_one = [this](const ContainerRecord& r, const LogPrintOptions& opts) -> Status {
+    std::string dir = containers_.dir(r.id);
+    std::string path = dir + "/" + kLogFile;
+    if (!r.detached && access(path.c_str(), F_OK) != 0)
+      return make_error("logs " + r.name,
+                        "it ran in the foreground, where its output went to the terminal; run "
+                        "it with -d to keep a log");
+    return print_log(path, opts, STDOUT_FILENO, STDERR_FILENO, [this, &r, &dir] {
+      auto v = view(r.id);
+      return (v && active(v->state)) || monitor_alive(dir);
+    });
+  };
+  if (members.size() == 1 && members.front().group.empty()) return print_one(members.front(), o);
+  // A replica group: every member, each line prefixed with its name (docker compose's way);
+  // with -f, all of them at once.
+  size_t width = 0;
+  for (const auto& r : members) width = std::max(width, r.name.size());
+  auto options_for = [&](const ContainerRecord& r) {
+    LogPrintOptions one = o;
+    one.prefix = r.name + std::string(width - r.name.size(), ' ') + " | " + o.prefix;
+    return one;
+  };
+  if (!o.follow) {
+    for (const auto& r : members) FORKER_TRY(print_one(r, options_for(r)));
+    return ok();
+  }
+  std::vector<Status> results(members.size());
+  std::vector<std::thread> followers;
+  for (size_t i = 0; i < members.size(); ++i)
+    followers.emplace_back([&, i] { results[i] = print_one(members[i], options_for(members[i])); });
+  for (auto& t : followers) t.join();
+  for (auto& r : results) FORKER_TRY(std::move(r));
+  return ok();
 }
 
 Result<std::vector<pid_t>> Engine::top(const std::string& name) const {

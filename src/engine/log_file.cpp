@@ -145,13 +145,14 @@ Result<std::vector<LogFile>> open_log_files(const std::string& path) {
 // gathered per fd and written when the fd changes, keeping the order between the two streams.
 class LogPrinter {
  public:
-  LogPrinter(bool timestamps, int out_fd, int err_fd)
-      : timestamps_(timestamps), fds_{out_fd, err_fd} {}
+  LogPrinter(bool timestamps, std::string prefix, int out_fd, int err_fd)
+      : timestamps_(timestamps), prefix_(std::move(prefix)), fds_{out_fd, err_fd} {}
 
   Status add(const LogEntry& e) {
     int i = index_of(e.stream);
     if (fds_[i] != buf_fd_) FORKER_TRY(flush());
     buf_fd_ = fds_[i];
+    if (!mid_line_[i]) buf_ += prefix_;
     if (timestamps_ && !mid_line_[i]) {
       buf_ += e.time;
       buf_ += ' ';
@@ -171,6 +172,7 @@ class LogPrinter {
 
  private:
   bool timestamps_;
+  std::string prefix_;
   int fds_[2];
   bool mid_line_[2] = {false, false};
   int buf_fd_ = -1;
@@ -482,7 +484,7 @@ Status print_log(const std::string& path, const LogPrintOptions& o, int out_fd, 
     FORKER_TRY_CTX(take_lines(pending, entries), f.name);
   }
   std::vector<bool> keep = o.tail ? tail_mask(entries, *o.tail) : std::vector<bool>();
-  LogPrinter printer(o.timestamps, out_fd, err_fd);
+  LogPrinter printer(o.timestamps, o.prefix, out_fd, err_fd);
   for (size_t i = 0; i < entries.size(); ++i) {
     if (keep.empty() || keep[i]) FORKER_TRY(printer.add(entries[i]));
   }

@@ -63,6 +63,7 @@ struct LogPrintOptions {
   bool timestamps = false;           // -t: "TIME " before each line
   std::optional<size_t> tail;        // --tail N: the last N entries (partial ones join the next)
   bool follow = false;               // -f
+  std::string prefix;                // before every line: "web-1 | " for a replica group
 };
 // `forker logs`: writes the entries of PATH to OUT_FD (stdout entries) and ERR_FD (stderr
 // entries), partial entries joined with what follows them. With follow, keeps reading what is

@@ -18,7 +18,7 @@ struct RunOptions {
   std::vector<std::string> env_files;  // --env-file
   std::string workdir;               // -w
   std::string user;                  // -u name|uid[:group|gid]
-  std::string hostname;              // --hostname; empty: the first 12 hex digits of the id
+  std::string hostname;              // --hostname; empty: the name (as a hostname)
   bool interactive = false;          // -i
   bool tty = false;                  // -t
   bool detach = false;               // -d

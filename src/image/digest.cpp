@@ -1,6 +1,7 @@
 #include "image/digest.hpp"
 
 #include <fcntl.h>
+#include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <unistd.h>
 
@@ -25,8 +26,24 @@ struct Sha256::Context {
   ~Context() { EVP_MD_CTX_free(md); }
 };
 
+namespace {
+// SHA-256 from the default provider, fetched once. OpenSSL's own start-up would read
+// openssl.cnf and walk the engine tables (~100 page faults on every `forker run`); a digest of
+// our own content needs neither.
+const EVP_MD* sha256_md() {
+  static const EVP_MD* md = [] {
+    OPENSSL_init_crypto(OPENSSL_INIT_NO_LOAD_CONFIG | OPENSSL_INIT_NO_ADD_ALL_CIPHERS |
+                            OPENSSL_INIT_NO_ADD_ALL_DIGESTS,
+                        nullptr);
+    const EVP_MD* fetched = EVP_MD_fetch(nullptr, "SHA256", nullptr);
+    return fetched ? fetched : EVP_sha256();
+  }();
+  return md;
+}
+}  // namespace
+
 Sha256::Sha256() : ctx_(std::make_unique<Context>()) {
-  EVP_DigestInit_ex(ctx_->md, EVP_sha256(), nullptr);
+  EVP_DigestInit_ex2(ctx_->md, sha256_md(), nullptr);
 }
 Sha256::~Sha256() = default;
 Sha256::Sha256(Sha256&&) noexcept = default;

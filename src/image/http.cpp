@@ -7,29 +7,39 @@
 #include <nlohmann/json.hpp>
 
 #include "core/strings.hpp"
+#include "image/curl_library.hpp"
 
 namespace forker::image::http {
 namespace {
 
 constexpr size_t kMaxErrorBody = 64u << 10;
 
+// Loaded by Session::create, the only way to a request; the URL helpers below are only used
+// by code that made a Session first.
+const CurlApi& lib() {
+  static const CurlApi none{};
+  auto api = curl_api();
+  return api ? **api : none;
+}
+
 struct SlistDeleter {
-  void operator()(curl_slist* l) const { curl_slist_free_all(l); }
+  void operator()(curl_slist* l) const { lib().slist_free_all(l); }
 };
 using Slist = std::unique_ptr<curl_slist, SlistDeleter>;
 
 struct UrlDeleter {
-  void operator()(CURLU* u) const { curl_url_cleanup(u); }
+  void operator()(CURLU* u) const { lib().url_cleanup(u); }
 };
 using Url = std::unique_ptr<CURLU, UrlDeleter>;
 
 std::string url_part(const std::string& url, CURLUPart part, unsigned flags = 0) {
-  Url u(curl_url());
-  if (!u || curl_url_set(u.get(), CURLUPART_URL, url.c_str(), 0) != CURLUE_OK) return {};
+  if (!curl_api()) return {};
+  Url u(lib().url());
+  if (!u || lib().url_set(u.get(), CURLUPART_URL, url.c_str(), 0) != CURLUE_OK) return {};
   char* out = nullptr;
-  if (curl_url_get(u.get(), part, &out, flags) != CURLUE_OK) return {};
+  if (lib().url_get(u.get(), part, &out, flags) != CURLUE_OK) return {};
   std::string s(out);
-  curl_free(out);
+  lib().free(out);
   return s;
 }
 
@@ -75,7 +85,7 @@ size_t on_write(char* data, size_t size, size_t count, void* user) {
   auto* x = static_cast<Exchange*>(user);
   size_t len = size * count;
   if (!x->checked_status) {
-    curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &x->response->status);
+    lib().easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &x->response->status);
     x->checked_status = true;
     x->streaming = x->request->on_body && x->response->status / 100 == 2;
     if (x->streaming && x->request->on_start &&
@@ -149,7 +159,7 @@ struct Session::Handle {
   CURL* easy = nullptr;
   char errbuf[CURL_ERROR_SIZE] = {};
   ~Handle() {
-    if (easy) curl_easy_cleanup(easy);
+    if (easy) lib().easy_cleanup(easy);
   }
 };
 
@@ -159,13 +169,14 @@ Session& Session::operator=(Session&&) noexcept = default;
 Session::~Session() = default;
 
 Result<Session> Session::create() {
+  FORKER_TRY(curl_api());
   // curl_global_init is not thread-safe: run it once, before any thread makes a handle.
   static std::once_flag once;
   static CURLcode init = CURLE_OK;
-  std::call_once(once, [] { init = curl_global_init(CURL_GLOBAL_DEFAULT); });
-  if (init != CURLE_OK) return make_error("curl_global_init:", curl_easy_strerror(init));
+  std::call_once(once, [] { init = lib().global_init(CURL_GLOBAL_DEFAULT); });
+  if (init != CURLE_OK) return make_error("curl_global_init:", lib().easy_strerror(init));
   auto h = std::make_unique<Handle>();
-  h->easy = curl_easy_init();
+  h->easy = lib().easy_init();
   if (!h->easy) return make_error("curl_easy_init", "");
   return Session(std::move(h));
 }
@@ -173,50 +184,50 @@ Result<Session> Session::create() {
 Result<Response> Session::exchange(const Request& request, const std::string& url,
                                    const std::vector<std::string>& headers) {
   CURL* easy = handle_->easy;
-  curl_easy_reset(easy);  // keeps the connection cache
+  lib().easy_reset(easy);  // keeps the connection cache
   Response response;
   Exchange x{&request, &response, easy};
   Slist list;
   for (const auto& h : headers) {
-    curl_slist* next = curl_slist_append(list.get(), h.c_str());
+    curl_slist* next = lib().slist_append(list.get(), h.c_str());
     if (!next) return make_error("curl_slist_append", h);
     (void)list.release();
     list.reset(next);
   }
   handle_->errbuf[0] = '\0';
-  curl_easy_setopt(easy, CURLOPT_URL, url.c_str());
-  curl_easy_setopt(easy, CURLOPT_PROTOCOLS_STR, "http,https");
-  curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
-  curl_easy_setopt(easy, CURLOPT_ERRORBUFFER, handle_->errbuf);
-  curl_easy_setopt(easy, CURLOPT_HTTPHEADER, list.get());
-  if (!request.user_agent.empty()) curl_easy_setopt(easy, CURLOPT_USERAGENT, request.user_agent.c_str());
-  if (request.method == "HEAD") curl_easy_setopt(easy, CURLOPT_NOBODY, 1L);
-  curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT, 30L);
+  lib().easy_setopt(easy, CURLOPT_URL, url.c_str());
+  lib().easy_setopt(easy, CURLOPT_PROTOCOLS_STR, "http,https");
+  lib().easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
+  lib().easy_setopt(easy, CURLOPT_ERRORBUFFER, handle_->errbuf);
+  lib().easy_setopt(easy, CURLOPT_HTTPHEADER, list.get());
+  if (!request.user_agent.empty()) lib().easy_setopt(easy, CURLOPT_USERAGENT, request.user_agent.c_str());
+  if (request.method == "HEAD") lib().easy_setopt(easy, CURLOPT_NOBODY, 1L);
+  lib().easy_setopt(easy, CURLOPT_CONNECTTIMEOUT, 30L);
   // A stalled transfer (under 1 byte/s for a minute) fails and is retried, instead of hanging.
-  curl_easy_setopt(easy, CURLOPT_LOW_SPEED_LIMIT, 1L);
-  curl_easy_setopt(easy, CURLOPT_LOW_SPEED_TIME, 60L);
+  lib().easy_setopt(easy, CURLOPT_LOW_SPEED_LIMIT, 1L);
+  lib().easy_setopt(easy, CURLOPT_LOW_SPEED_TIME, 60L);
   if (!request.verify_tls) {
-    curl_easy_setopt(easy, CURLOPT_SSL_VERIFYPEER, 0L);
-    curl_easy_setopt(easy, CURLOPT_SSL_VERIFYHOST, 0L);
+    lib().easy_setopt(easy, CURLOPT_SSL_VERIFYPEER, 0L);
+    lib().easy_setopt(easy, CURLOPT_SSL_VERIFYHOST, 0L);
   }
-  curl_easy_setopt(easy, CURLOPT_HEADERFUNCTION, on_header);
-  curl_easy_setopt(easy, CURLOPT_HEADERDATA, &x);
-  curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, on_write);
-  curl_easy_setopt(easy, CURLOPT_WRITEDATA, &x);
-  curl_easy_setopt(easy, CURLOPT_XFERINFOFUNCTION, on_progress);
-  curl_easy_setopt(easy, CURLOPT_XFERINFODATA, &x);
-  curl_easy_setopt(easy, CURLOPT_NOPROGRESS, 0L);
+  lib().easy_setopt(easy, CURLOPT_HEADERFUNCTION, on_header);
+  lib().easy_setopt(easy, CURLOPT_HEADERDATA, &x);
+  lib().easy_setopt(easy, CURLOPT_WRITEFUNCTION, on_write);
+  lib().easy_setopt(easy, CURLOPT_WRITEDATA, &x);
+  lib().easy_setopt(easy, CURLOPT_XFERINFOFUNCTION, on_progress);
+  lib().easy_setopt(easy, CURLOPT_XFERINFODATA, &x);
+  lib().easy_setopt(easy, CURLOPT_NOPROGRESS, 0L);
 
-  CURLcode rc = curl_easy_perform(easy);
+  CURLcode rc = lib().easy_perform(easy);
   last_error_ = classify(rc);
   if (rc != CURLE_OK) {
     std::string text = !x.abort_reason.empty() ? x.abort_reason
                        : handle_->errbuf[0]    ? std::string(handle_->errbuf)
-                                               : curl_easy_strerror(rc);
+                                               : lib().easy_strerror(rc);
     last_error_.cancelled = x.abort_reason == "cancelled";
     return make_error(request.method, url + ": " + text);
   }
-  curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &response.status);
+  lib().easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &response.status);
   // A 2xx with an empty body never reached on_write: still tell the receiver it started.
   if (!x.checked_status && request.on_body && response.status / 100 == 2 && request.on_start &&
       !request.on_start(response.status, response.headers)) {
@@ -247,15 +258,16 @@ Result<Response> Session::perform(const Request& request) {
 }
 
 Result<std::string> resolve_url(const std::string& base, const std::string& location) {
-  Url u(curl_url());
-  if (!u || curl_url_set(u.get(), CURLUPART_URL, base.c_str(), 0) != CURLUE_OK ||
-      curl_url_set(u.get(), CURLUPART_URL, location.c_str(), 0) != CURLUE_OK)
+  FORKER_TRY(curl_api());
+  Url u(lib().url());
+  if (!u || lib().url_set(u.get(), CURLUPART_URL, base.c_str(), 0) != CURLUE_OK ||
+      lib().url_set(u.get(), CURLUPART_URL, location.c_str(), 0) != CURLUE_OK)
     return make_error("resolve redirect", location + " against " + base);
   char* out = nullptr;
-  if (curl_url_get(u.get(), CURLUPART_URL, &out, 0) != CURLUE_OK)
+  if (lib().url_get(u.get(), CURLUPART_URL, &out, 0) != CURLUE_OK)
     return make_error("resolve redirect", location + " against " + base);
   std::string s(out);
-  curl_free(out);
+  lib().free(out);
   return s;
 }
 
@@ -270,10 +282,11 @@ std::string url_origin(const std::string& url) {
 }
 
 std::string escape(std::string_view value) {
-  char* e = curl_easy_escape(nullptr, value.data(), static_cast<int>(value.size()));
+  if (!curl_api()) return {};
+  char* e = lib().easy_escape(nullptr, value.data(), static_cast<int>(value.size()));
   if (!e) return {};
   std::string s(e);
-  curl_free(e);
+  lib().free(e);
   return s;
 }
 

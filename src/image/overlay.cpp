@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <optional>
 #include <sstream>
 
 #include "core/file.hpp"
@@ -214,20 +215,27 @@ Result<UniqueFd> overlay_fsmount_joined(const OverlaySpec& spec) {
   return overlay_fsmount(spec, Lowers::kJoined, "(detached)");
 }
 
+namespace {
+// ENOENT from mount(2) or a joined lowerdir string does not say which directory is missing:
+// the first one that is, or nullopt.
+std::optional<std::string> first_missing_dir(const OverlaySpec& spec) {
+  std::vector<std::string> dirs = spec.lowers;
+  if (!spec.upper.empty()) dirs.insert(dirs.end(), {spec.upper, spec.work});
+  for (const auto& dir : dirs)
+    if (::access(dir.c_str(), F_OK) < 0) return dir;
+  return std::nullopt;
+}
+}  // namespace
+
 Status mount_overlay_legacy(const OverlaySpec& spec, const std::string& target) {
   long page = ::sysconf(_SC_PAGESIZE);
   std::string data =
       FORKER_TRY(overlay_mount_data(spec, page > 0 ? static_cast<size_t>(page) : 4096));
   if (::mount("overlay", target.c_str(), "overlay", 0, data.c_str()) < 0) {
     int err = errno;
-    // mount(2) does not say which directory is missing: name the first one that is.
-    if (err == ENOENT) {
-      std::vector<std::string> dirs = spec.lowers;
-      if (!spec.upper.empty()) dirs.insert(dirs.end(), {spec.upper, spec.work});
-      for (const auto& dir : dirs)
-        if (::access(dir.c_str(), F_OK) < 0)
-          return sys_error_errno(ENOENT, "mount overlay on " + target + ": layer", dir);
-    }
+    if (err == ENOENT)
+      if (auto dir = first_missing_dir(spec))
+        return sys_error_errno(ENOENT, "mount overlay on " + target + ": layer", *dir);
     return sys_error_errno(err, "mount overlay (" + std::to_string(spec.lowers.size()) +
                                     " layers) on", target);
   }
@@ -280,7 +288,11 @@ Result<UniqueFd> overlay_mount_fd(const OverlaySpec& spec) {
   auto mnt = overlay_fsmount_per_layer(s);
   if (mnt || !lowerdir_plus_missing(mnt.error(), s.lowers.front())) return mnt;
   // No mount(2) fallback here: what it mounts is attached. fsopen itself is Linux 5.2.
-  return overlay_fsmount_joined(s);
+  auto joined = overlay_fsmount_joined(s);
+  if (!joined && joined.error().err == ENOENT)
+    if (auto dir = first_missing_dir(s))
+      return sys_error_errno(ENOENT, "mount overlay (detached): layer", *dir);
+  return joined;
 }
 
 Result<UniqueFd> bind_mount_fd(const std::string& dir, bool read_only) {

@@ -12,6 +12,7 @@
 
 #include "core/file.hpp"
 #include "core/strings.hpp"
+#include "core/trace.hpp"
 
 namespace forker::linux {
 namespace {
@@ -71,6 +72,20 @@ constexpr long kSysSetresgid = SYS_setresgid;
 constexpr long kSysSetgroups = SYS_setgroups;
 #endif
 
+// "CAP_CHOWN|CAP_KILL", or "none" (for --explain).
+std::string set_text(uint64_t set, int last_cap) {
+  std::string out;
+  for (int cap = 0; cap <= last_cap && cap <= kMaxCap; ++cap)
+    if (has_cap(set, cap)) out += (out.empty() ? "" : "|") + capability_name(cap);
+  return out.empty() ? "none" : out;
+}
+
+std::string ids_text(const std::vector<uint32_t>& ids) {
+  std::string out;
+  for (uint32_t id : ids) out += (out.empty() ? "" : ",") + std::to_string(id);
+  return "[" + out + "]";
+}
+
 }  // namespace
 
 std::string capability_name(int cap) {
@@ -116,6 +131,8 @@ Result<CapabilityPlan> plan_capabilities(const oci::Capabilities& caps, int last
 }
 
 Status drop_bounding_set(const CapabilityPlan& plan) {
+  trace::Scope step([&] { return "bounding set: keep " + set_text(plan.bounding, plan.last_cap); });
+  int dropped = 0;
   for (int cap = 0; cap <= plan.last_cap && cap <= kMaxCap; ++cap) {
     if (has_cap(plan.bounding, cap)) continue;
     // Dropping needs CAP_SETPCAP even for a capability already gone; reading first lets a
@@ -126,31 +143,47 @@ Status drop_bounding_set(const CapabilityPlan& plan) {
       if (errno == EINVAL) continue;  // unknown to this kernel: nothing to drop
       return sys_error("prctl PR_CAPBSET_READ", capability_name(cap));
     }
-    if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0)
+    if (step.result(prctl(PR_CAPBSET_DROP, cap, 0, 0, 0)) < 0)
       return sys_error("prctl PR_CAPBSET_DROP", capability_name(cap));
+    ++dropped;
   }
+  step.note([&] { return "; PR_CAPBSET_DROP x" + std::to_string(dropped); });
   return ok();
 }
 
 Status keep_caps_across_setuid(bool keep) {
-  if (prctl(PR_SET_KEEPCAPS, keep ? 1 : 0, 0, 0, 0) < 0)
+  trace::Scope step(keep ? "prctl PR_SET_KEEPCAPS 1" : "prctl PR_SET_KEEPCAPS 0");
+  if (step.result(prctl(PR_SET_KEEPCAPS, keep ? 1 : 0, 0, 0, 0)) < 0)
     return sys_error("prctl PR_SET_KEEPCAPS", keep ? "1" : "0");
   return ok();
 }
 
 Status set_ids(const oci::User& user) {
   static_assert(sizeof(gid_t) == sizeof(uint32_t));
-  if (syscall(kSysSetgroups, user.additional_gids.size(), user.additional_gids.data()) < 0) {
+  trace::Scope groups_step([&] { return "setgroups " + ids_text(user.additional_gids); });
+  if (groups_step.result(
+          syscall(kSysSetgroups, user.additional_gids.size(), user.additional_gids.data())) < 0) {
     // In a user namespace whose /proc/self/setgroups says "deny", setgroups always fails with
     // EPERM; clearing the list is then impossible and also unneeded (the namespace's owner
     // chose it), so only a non-empty list is an error.
     if (!(errno == EPERM && user.additional_gids.empty()))
       return sys_error("setgroups", "process.user.additionalGids");
   }
-  if (syscall(kSysSetresgid, user.gid, user.gid, user.gid) < 0)
+  groups_step.end();
+  trace::Scope gid_step([&] {
+    std::string g = std::to_string(user.gid);
+    return "setresgid " + g + " " + g + " " + g;
+  });
+  if (gid_step.result(syscall(kSysSetresgid, user.gid, user.gid, user.gid)) < 0)
     return sys_error("setresgid", std::to_string(user.gid));
-  if (syscall(kSysSetresuid, user.uid, user.uid, user.uid) < 0)
+  gid_step.end();
+  trace::Scope uid_step([&] {
+    std::string u = std::to_string(user.uid);
+    return "setresuid " + u + " " + u + " " + u;
+  });
+  if (uid_step.result(syscall(kSysSetresuid, user.uid, user.uid, user.uid)) < 0)
     return sys_error("setresuid", std::to_string(user.uid));
+  uid_step.end();
   if (user.umask) ::umask(static_cast<mode_t>(*user.umask & 0777));
   return ok();
 }
@@ -167,18 +200,30 @@ Status apply_capabilities(const CapabilityPlan& plan) {
     data[word].permitted = static_cast<uint32_t>(plan.permitted >> shift);
     data[word].inheritable = static_cast<uint32_t>(plan.inheritable >> shift);
   }
-  if (syscall(SYS_capset, &header, data) < 0)
+  trace::Scope capset_step([&] {
+    std::string eff = set_text(plan.effective, plan.last_cap);
+    std::string inh = set_text(plan.inheritable, plan.last_cap);
+    if (plan.effective == plan.permitted)
+      return "capset effective=permitted=" + eff + " inheritable=" + inh;
+    return "capset effective=" + eff + " permitted=" + set_text(plan.permitted, plan.last_cap) +
+           " inheritable=" + inh;
+  });
+  if (capset_step.result(syscall(SYS_capset, &header, data)) < 0)
     return sys_error("capset", "effective/permitted/inheritable");
+  capset_step.end();
 
   // Ambient capabilities (Linux 4.3) survive execve of an unprivileged program. Start from an
   // empty set so nothing the runtime held leaks into the container.
-  if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0) {
+  trace::Scope clear_step("prctl PR_CAP_AMBIENT_CLEAR_ALL");
+  if (clear_step.result(prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0)) < 0) {
     if (errno == EINVAL && plan.ambient == 0) return ok();  // kernel without ambient sets
     return sys_error("prctl PR_CAP_AMBIENT_CLEAR_ALL");
   }
+  clear_step.end();
   for (int cap = 0; cap <= plan.last_cap && cap <= kMaxCap; ++cap) {
     if (!has_cap(plan.ambient, cap)) continue;
-    if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, cap, 0, 0) < 0)
+    trace::Scope step([&] { return "prctl PR_CAP_AMBIENT_RAISE " + capability_name(cap); });
+    if (step.result(prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, cap, 0, 0)) < 0)
       return sys_error("prctl PR_CAP_AMBIENT_RAISE", capability_name(cap));
   }
   return ok();

@@ -14,6 +14,7 @@
 
 #include "core/file.hpp"
 #include "core/strings.hpp"
+#include "core/trace.hpp"
 #include "linux/cgroup_limits.hpp"
 
 namespace forker::linux {
@@ -24,7 +25,9 @@ namespace cgroup_internal {
 
 Status write_knob(const std::string& dir, std::string_view file, std::string_view value,
                   std::string_view field) {
-  return write_file(dir + "/" + std::string(file), value).context(std::string(field));
+  std::string path = dir + "/" + std::string(file);
+  trace::Scope step([&] { return "write " + path + " " + std::string(value); });
+  return step.status(write_file(path, value)).context(std::string(field));
 }
 
 std::string rdma_line(const std::string& device, const oci::RdmaLimit& limit) {
@@ -179,7 +182,8 @@ std::string_view cgroup_layout_name(CgroupLayout layout) {
 CgroupFsOps real_cgroup_fs_ops() {
   return CgroupFsOps{
       [](const std::string& dir) -> Status {
-        if (::mkdir(dir.c_str(), 0755) < 0) return sys_error("mkdir", dir);
+        trace::Scope step([&] { return "mkdir " + dir; });
+        if (step.result(::mkdir(dir.c_str(), 0755)) < 0) return sys_error("mkdir", dir);
         return ok();
       },
       [](const std::string& dir) { return ::rmdir(dir.c_str()) < 0 ? errno : 0; },
@@ -516,9 +520,11 @@ Status Cgroup::apply(const oci::Resources& resources) {
 }
 
 Status Cgroup::add_process(pid_t pid) {
-  for (const auto& dir : dirs())
-    FORKER_TRY(
-        write_file(dir + "/cgroup.procs", std::to_string(pid)).context("join cgroup " + path_));
+  for (const auto& dir : dirs()) {
+    std::string path = dir + "/cgroup.procs";
+    trace::Scope step([&] { return "write " + path + " " + std::to_string(pid); });
+    FORKER_TRY(step.status(write_file(path, std::to_string(pid))).context("join cgroup " + path_));
+  }
   return ok();
 }
 

@@ -5,6 +5,7 @@
 
 #include <cstring>
 
+#include "core/trace.hpp"
 #include "core/unique_fd.hpp"
 
 namespace forker::linux {
@@ -106,7 +107,11 @@ Status attach_device_filter(int cgroup_fd, const std::vector<bpf_insn>& program,
   load.insns = reinterpret_cast<uint64_t>(program.data());
   load.insn_cnt = static_cast<uint32_t>(program.size());
   load.license = reinterpret_cast<uint64_t>(kLicense);
-  long fd = syscall(SYS_bpf, BPF_PROG_LOAD, &load, sizeof load);
+  trace::Scope load_step([&] {
+    return "bpf BPF_PROG_LOAD BPF_PROG_TYPE_CGROUP_DEVICE " + std::to_string(program.size()) +
+           " instructions";
+  });
+  long fd = load_step.result(syscall(SYS_bpf, BPF_PROG_LOAD, &load, sizeof load));
   if (fd < 0 && errno == EINVAL) {
     // Load again with the verifier's log, whose first line says what it refused.
     std::string log(64 * 1024, '\0');
@@ -125,12 +130,15 @@ Status attach_device_filter(int cgroup_fd, const std::vector<bpf_insn>& program,
   }
   if (fd < 0) return sys_error("bpf BPF_PROG_LOAD device filter for", cgroup_dir);
   UniqueFd prog(static_cast<int>(fd));
+  load_step.end();
+  trace::Scope attach_step(
+      [&] { return "bpf BPF_PROG_ATTACH BPF_CGROUP_DEVICE BPF_F_ALLOW_MULTI to " + cgroup_dir; });
   bpf_attr attach{};
   attach.target_fd = static_cast<uint32_t>(cgroup_fd);
   attach.attach_bpf_fd = static_cast<uint32_t>(prog.get());
   attach.attach_type = BPF_CGROUP_DEVICE;
   attach.attach_flags = BPF_F_ALLOW_MULTI;
-  if (syscall(SYS_bpf, BPF_PROG_ATTACH, &attach, sizeof attach) < 0)
+  if (attach_step.result(syscall(SYS_bpf, BPF_PROG_ATTACH, &attach, sizeof attach)) < 0)
     return sys_error("bpf BPF_PROG_ATTACH device filter to", cgroup_dir);
   return ok();  // the attachment keeps the program alive; it goes with the cgroup
 }

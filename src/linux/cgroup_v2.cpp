@@ -9,6 +9,7 @@
 
 #include "core/file.hpp"
 #include "core/strings.hpp"
+#include "core/trace.hpp"
 #include "core/unique_fd.hpp"
 #include "linux/cgroup_bpf.hpp"
 #include "linux/cgroup_limits.hpp"
@@ -231,9 +232,16 @@ Status enable_v2_controllers(const std::string& dir) {
   for (const auto& c : split(trim(available), ' '))
     if (!c.empty() && !have.count(c)) wanted.push_back("+" + c);
   if (wanted.empty()) return ok();
-  if (write_file(dir + "/cgroup.subtree_control", join(wanted, " "))) return ok();
+  std::string path = dir + "/cgroup.subtree_control";
+  {
+    trace::Scope step([&] { return "write " + path + " " + join(wanted, " "); });
+    if (step.status(write_file(path, join(wanted, " ")))) return ok();
+  }
   // One refused controller fails the whole write: enable the others one by one.
-  for (const auto& c : wanted) (void)write_file(dir + "/cgroup.subtree_control", c);
+  for (const auto& c : wanted) {
+    trace::Scope step([&] { return "write " + path + " " + c; });
+    (void)step.status(write_file(path, c));
+  }
   return ok();
 }
 

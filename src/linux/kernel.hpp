@@ -5,6 +5,9 @@
 
 #include <sys/types.h>
 
+#include <cstdint>
+#include <string>
+
 namespace forker::linux {
 
 class Kernel {
@@ -30,7 +33,10 @@ class Kernel {
   virtual int unshare(int flags) = 0;
 };
 
-// The real kernel.
+// The real kernel. Under --explain (core/trace.hpp) each call is recorded with its arguments.
 Kernel& real_kernel();
+
+// "CLONE_NEWNS|CLONE_NEWPID": clone(2)/unshare(2)/setns(2) flags by name, the rest in hex.
+std::string clone_flags_to_string(uint64_t flags);
 
 }  // namespace forker::linux

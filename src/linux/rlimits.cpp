@@ -5,6 +5,8 @@
 #include <string>
 #include <string_view>
 
+#include "core/trace.hpp"
+
 namespace forker::linux {
 namespace {
 
@@ -63,7 +65,11 @@ Result<std::vector<RlimitValue>> plan_rlimits(const std::vector<oci::Rlimit>& rl
 Status apply_rlimits(const std::vector<RlimitValue>& rlimits) {
   for (const RlimitValue& r : rlimits) {
     const rlimit value{static_cast<rlim_t>(r.soft), static_cast<rlim_t>(r.hard)};
-    if (setrlimit(static_cast<__rlimit_resource_t>(r.resource), &value) < 0) {
+    trace::Scope step([&] {
+      return std::string("setrlimit ") + r.name + " soft " + value_text(r.soft) + " hard " +
+             value_text(r.hard);
+    });
+    if (step.result(setrlimit(static_cast<__rlimit_resource_t>(r.resource), &value)) < 0) {
       Error e = sys_error("setrlimit", r.name);
       e.object += " soft=" + value_text(r.soft) + " hard=" + value_text(r.hard);
       // EPERM here almost always means a raised hard limit without CAP_SYS_RESOURCE.

@@ -19,6 +19,7 @@
 #include <optional>
 #include <string_view>
 
+#include "core/trace.hpp"
 #include "core/unique_fd.hpp"
 
 // Older uapi headers lack the newest flag; the value is ABI (Linux 5.19).
@@ -331,7 +332,11 @@ Result<int> load_seccomp(const SeccompProgram& program) {
   unsigned int flags = program.flags;
   if (program.needs_listener) flags |= SECCOMP_FILTER_FLAG_NEW_LISTENER;
 
-  const long rc = syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, flags, &prog);
+  trace::Scope step([&] {
+    return "seccomp SECCOMP_SET_MODE_FILTER " + std::to_string(prog.len) + " instructions flags " +
+           seccomp_flags_to_string(flags);
+  });
+  const long rc = step.result(syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, flags, &prog));
   if (rc < 0) {
     const int err = errno;
     if (err == EINVAL && flags != 0 && kernel_accepts_flags(flags) == false)

@@ -77,58 +77,69 @@ class RawMode {
   termios saved_{};
 };
 
-// SIGWINCH read from a signalfd: blocked in this thread while proxying, the old mask restored
-// afterwards. A SIGWINCH that arrived meanwhile is consumed, unless the caller blocked it too.
-class WinchSignal {
+// What a user sends to the runtime of a foreground container with a terminal (kill, the SIGHUP
+// of a closed terminal): forwarded to the child, as runc and docker's sig-proxy do. Left to their
+// default action, they would end us with the user's terminal still raw and the container running.
+constexpr int kForwardedSignals[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGCONT};
+
+// The proxy's signals read from a signalfd: SIGWINCH when there is a terminal size to follow, and
+// kForwardedSignals when there is a child. Blocked in this thread while proxying, the old mask
+// restored afterwards; those that arrived meanwhile are consumed, unless the caller blocked them.
+class ProxySignals {
  public:
-  WinchSignal(WinchSignal&& other) noexcept
+  ProxySignals(ProxySignals&& other) noexcept
       : fd_(std::move(other.fd_)),
+        set_(other.set_),
         old_mask_(other.old_mask_),
         active_(std::exchange(other.active_, false)) {}
-  WinchSignal& operator=(WinchSignal&&) = delete;
-  ~WinchSignal() {
+  ProxySignals& operator=(ProxySignals&&) = delete;
+  ~ProxySignals() {
     if (!active_) return;
     fd_.reset();
-    if (sigismember(&old_mask_, SIGWINCH) != 1) {
-      sigset_t set = winch_set();
-      timespec zero{};
-      while (sigtimedwait(&set, nullptr, &zero) == SIGWINCH) {
-      }
+    sigset_t pending_ours;
+    sigemptyset(&pending_ours);
+    for (int sig = 1; sig < NSIG; ++sig)
+      if (sigismember(&set_, sig) == 1 && sigismember(&old_mask_, sig) != 1)
+        sigaddset(&pending_ours, sig);
+    timespec zero{};
+    while (sigtimedwait(&pending_ours, nullptr, &zero) > 0) {
     }
     pthread_sigmask(SIG_SETMASK, &old_mask_, nullptr);
   }
 
-  static Result<WinchSignal> open() {
-    WinchSignal w;
-    sigset_t set = winch_set();
-    if (int rc = pthread_sigmask(SIG_BLOCK, &set, &w.old_mask_); rc != 0)
-      return sys_error_errno(rc, "pthread_sigmask", "SIGWINCH");
-    w.active_ = true;
-    w.fd_.reset(::signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC));
-    if (!w.fd_) return sys_error("signalfd", "SIGWINCH");
-    return w;
+  static Result<ProxySignals> open(bool winch, bool forward) {
+    ProxySignals s;
+    sigemptyset(&s.set_);
+    if (winch) sigaddset(&s.set_, SIGWINCH);
+    if (forward)
+      for (int sig : kForwardedSignals) sigaddset(&s.set_, sig);
+    if (int rc = pthread_sigmask(SIG_BLOCK, &s.set_, &s.old_mask_); rc != 0)
+      return sys_error_errno(rc, "pthread_sigmask", "terminal proxy signals");
+    s.active_ = true;
+    s.fd_.reset(::signalfd(-1, &s.set_, SFD_NONBLOCK | SFD_CLOEXEC));
+    if (!s.fd_) return sys_error("signalfd", "terminal proxy signals");
+    return s;
   }
 
   int fd() const { return fd_.get(); }
 
-  // Empties the signalfd; true when at least one SIGWINCH was read.
-  bool consume() {
+  // Empties the signalfd: SIGWINCH sets *resized, the others are sent on to child.
+  void dispatch(pid_t child, bool* resized) {
     signalfd_siginfo info;
-    bool any = false;
-    while (::read(fd_.get(), &info, sizeof info) == static_cast<ssize_t>(sizeof info)) any = true;
-    return any;
+    while (::read(fd_.get(), &info, sizeof info) == static_cast<ssize_t>(sizeof info)) {
+      int sig = static_cast<int>(info.ssi_signo);
+      if (sig == SIGWINCH)
+        *resized = true;
+      else if (child > 0)
+        ::kill(child, sig);
+    }
   }
 
  private:
-  WinchSignal() = default;
-  static sigset_t winch_set() {
-    sigset_t set;
-    sigemptyset(&set);
-    sigaddset(&set, SIGWINCH);
-    return set;
-  }
+  ProxySignals() = default;
 
   UniqueFd fd_;
+  sigset_t set_{};
   sigset_t old_mask_{};
   bool active_ = false;
 };
@@ -340,8 +351,9 @@ Status proxy_terminal(int master_fd, pid_t child, const TerminalProxyOptions& op
   std::optional<RawMode> raw;
   if (in_is_tty) raw.emplace(FORKER_TRY(RawMode::enter(in_fd)));
   ScopedSigpipeBlock no_sigpipe;
-  std::optional<WinchSignal> winch;
-  if (size_fd >= 0) winch.emplace(FORKER_TRY(WinchSignal::open()));
+  std::optional<ProxySignals> signals;
+  if (size_fd >= 0 || child > 0)
+    signals.emplace(FORKER_TRY(ProxySignals::open(size_fd >= 0, child > 0)));
   NonBlocking nonblocking = FORKER_TRY(NonBlocking::set(master_fd));
   ChildWatch watch(child);
 
@@ -351,12 +363,12 @@ Status proxy_terminal(int master_fd, pid_t child, const TerminalProxyOptions& op
   std::string pending;  // read from in_fd, not yet accepted by the master
   bool in_open = in_fd >= 0;
   for (;;) {
-    enum { kMaster, kIn, kChild, kWinch, kCount };
+    enum { kMaster, kIn, kChild, kSignals, kCount };
     pollfd fds[kCount] = {};
     fds[kMaster] = {master_fd, static_cast<short>(POLLIN | (pending.empty() ? 0 : POLLOUT)), 0};
     fds[kIn] = {in_open && pending.empty() ? in_fd : -1, POLLIN, 0};
     fds[kChild] = {watch.pidfd(), POLLIN, 0};
-    fds[kWinch] = {winch ? winch->fd() : -1, POLLIN, 0};
+    fds[kSignals] = {signals ? signals->fd() : -1, POLLIN, 0};
     if (::poll(fds, kCount, watch.poll_timeout()) < 0) {
       if (errno == EINTR) continue;
       return sys_error("poll", "terminal");
@@ -386,8 +398,11 @@ Status proxy_terminal(int master_fd, pid_t child, const TerminalProxyOptions& op
         in_open = false;
       }
     }
-    if ((fds[kWinch].revents & POLLIN) != 0 && winch->consume())
-      copy_window_size(size_fd, master_fd);
+    if ((fds[kSignals].revents & POLLIN) != 0) {
+      bool resized = false;
+      signals->dispatch(child, &resized);
+      if (resized) copy_window_size(size_fd, master_fd);
+    }
     if (watch.exited(fds[kChild].revents)) return drain_master(master_fd, out_fd);
   }
 }

@@ -62,12 +62,13 @@ struct TerminalProxyOptions {
 
 // The foreground proxy of `run` with a terminal and no console socket: copies in_fd to the master
 // and the master to out_fd, forwards SIGWINCH on in_fd's tty as TIOCSWINSZ on the master, and
-// puts in_fd in raw mode (restored on every return path).
+// puts in_fd in raw mode (restored on every return path). When child > 0, SIGINT, SIGTERM,
+// SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2 and SIGCONT sent to us are sent on to child.
 //
 // Returns once the master reports EOF/EIO (every slave fd closed) or, when child > 0, once child
 // has exited and the output the master still holds has been copied; a background process that
 // keeps the slave open does not hold `run` up. child is not reaped: the caller waits for its
-// status. SIGWINCH is blocked in the calling thread while proxying (it is read from a signalfd).
+// status. These signals are blocked in the calling thread while proxying (read from a signalfd).
 Status proxy_terminal(int master_fd, pid_t child, const TerminalProxyOptions& options = {});
 
 }  // namespace forker::linux

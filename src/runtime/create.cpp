@@ -12,7 +12,9 @@
 #include "core/file.hpp"
 #include "core/log.hpp"
 #include "core/strings.hpp"
+#include "core/trace.hpp"
 #include "core/undo.hpp"
+#include "linux/seccomp_cache.hpp"
 #include "linux/idmap.hpp"
 #include "linux/idmap_tools.hpp"
 #include "linux/personality.hpp"
@@ -102,7 +104,8 @@ Status plan_init(const oci::Spec& spec, const CreateOptions& o, const std::strin
     for (const auto& w : plan.capabilities->warnings) log::warn(w);
   plan.rlimits = FORKER_TRY(linux::plan_rlimits(spec.process->rlimits));
   if (spec.linux.seccomp) {
-    plan.seccomp = FORKER_TRY(linux::compile_seccomp(*spec.linux.seccomp));
+    plan.seccomp = FORKER_TRY(
+        linux::compile_seccomp_cached(*spec.linux.seccomp, linux::default_seccomp_cache_dir()));
     if (plan.seccomp->needs_listener && spec.linux.seccomp->listener_path.empty())
       return make_error("linux.seccomp: SCMP_ACT_NOTIFY needs listenerPath");
   }
@@ -228,6 +231,8 @@ Status write_pid_file(const std::string& path, pid_t pid) {
 
 Result<Created> create_impl(const GlobalOptions& g, const CreateOptions& o, bool foreground) {
   log::StepTimer timer;
+  trace::Scope create_step("create");
+  trace::Scope plan_step("plan: config.json, validate, plan the init");
   FORKER_TRY(oci::validate_container_id(o.id));
   if (g.systemd_cgroup)
     return make_error("--systemd-cgroup: systemd is not running on this host (no /run/systemd/system)");
@@ -241,7 +246,9 @@ Result<Created> create_impl(const GlobalOptions& g, const CreateOptions& o, bool
   int clone_flags = 0;
   FORKER_TRY(plan_init(spec, o, bundle, plan, clone_flags));
   timer.lap("plan");
+  plan_step.end();
 
+  trace::Scope state_step([&] { return "state dir " + g.root + "/" + o.id + " and exec.fifo"; });
   auto dir = FORKER_TRY(oci::StateDir::create(g.root, o.id));
   UndoStack undo;
   undo.push("remove state directory", [&dir] { auto _ = dir.remove(); });
@@ -254,7 +261,9 @@ Result<Created> create_impl(const GlobalOptions& g, const CreateOptions& o, bool
   if (chmod(fifo.c_str(), 0622) < 0) return sys_error("chmod", fifo);
   plan.exec_fifo = UniqueFd(open(fifo.c_str(), O_PATH | O_CLOEXEC));
   if (!plan.exec_fifo) return sys_error("open", fifo);
+  state_step.end();
 
+  trace::Scope cgroup_step("cgroup");
   auto host = FORKER_TRY(cgroup_host());
   std::string cg_path = FORKER_TRY(linux::resolve_cgroup_path(spec.linux.cgroups_path, o.id));
   if (linux::is_relative_cgroups_path(spec.linux.cgroups_path)) {
@@ -270,6 +279,7 @@ Result<Created> create_impl(const GlobalOptions& g, const CreateOptions& o, bool
   if (cgroup) fill_cgroup_mounts(*cgroup, *plan.rootfs);
   const int cgroup_fd = cgroup ? cgroup->unified_dir_fd() : -1;
   timer.lap("cgroup");
+  cgroup_step.end();
 
   UniqueFd console_local = FORKER_TRY(attach_console(plan, o.console_socket));
 
@@ -283,13 +293,19 @@ Result<Created> create_impl(const GlobalOptions& g, const CreateOptions& o, bool
 
   if (clone_flags & CLONE_NEWUSER) {
     // Directly, or through newuidmap/newgidmap when rootless (linux/idmap_tools.hpp).
-    FORKER_TRY(linux::write_id_maps(child.pid(), spec.linux.uid_mappings, spec.linux.gid_mappings));
+    trace::Scope step(
+        [&] { return "write /proc/" + std::to_string(child.pid()) + "/{uid,gid}_map"; });
+    FORKER_TRY(step.status(
+        linux::write_id_maps(child.pid(), spec.linux.uid_mappings, spec.linux.gid_mappings)));
   }
   if (cgroup && !child.in_cgroup())  // born inside it on a v2 host
     FORKER_TRY(cgroup->add_process(child.pid()).context("cgroup " + cg_path));
-  if (spec.process->oom_score_adj)
-    FORKER_TRY(write_file("/proc/" + std::to_string(child.pid()) + "/oom_score_adj",
-                          std::to_string(*spec.process->oom_score_adj)));
+  if (spec.process->oom_score_adj) {
+    std::string path = "/proc/" + std::to_string(child.pid()) + "/oom_score_adj";
+    std::string value = std::to_string(*spec.process->oom_score_adj);
+    trace::Scope step([&] { return "write " + path + " " + value; });
+    FORKER_TRY(step.status(write_file(path, value)));
+  }
 
   oci::ContainerState st;
   st.id = o.id;
@@ -307,6 +323,7 @@ Result<Created> create_impl(const GlobalOptions& g, const CreateOptions& o, bool
   // The validation suite and runc give hooks "created" from prestart on.
   std::string hook_state = oci::state_json(st, oci::ContainerStatus::Created, false);
   FORKER_TRY(parent_end.send(SyncStep::kGo, hook_state));
+  trace::Scope wait_step("wait for the init to be ready");
 
   if (plan.parent_runs_hooks) {
     FORKER_TRY(parent_end.expect(SyncStep::kHooksRequest));
@@ -318,11 +335,14 @@ Result<Created> create_impl(const GlobalOptions& g, const CreateOptions& o, bool
     FORKER_TRY(forward_seccomp_listener(parent_end, spec, st, st.pid, oci::ContainerStatus::Creating));
   FORKER_TRY(parent_end.expect(SyncStep::kReady));
   timer.lap("init ready");
+  wait_step.end();
 
   UniqueFd pty_master;
   if (console_local) pty_master = FORKER_TRY(linux::recv_console_fd(console_local.get()));
+  trace::Scope save_step("save state.json");
   FORKER_TRY(dir.save(st));
   FORKER_TRY(write_pid_file(o.pid_file, st.pid));
+  save_step.end();
   timer.lap("state saved");
   if (cgroup) cgroup->commit();
   undo.commit();

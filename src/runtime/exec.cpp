@@ -11,6 +11,7 @@
 #include "core/file.hpp"
 #include "core/log.hpp"
 #include "core/strings.hpp"
+#include "linux/seccomp_cache.hpp"
 #include "linux/rootless.hpp"
 #include "linux/terminal.hpp"
 #include "oci/validate.hpp"
@@ -99,7 +100,9 @@ Result<int> exec_container(const GlobalOptions& g, const ExecOptions& o) {
   if (plan.process.capabilities)
     plan.capabilities = FORKER_TRY(linux::plan_capabilities(*plan.process.capabilities));
   plan.rlimits = FORKER_TRY(linux::plan_rlimits(plan.process.rlimits));
-  if (spec.linux.seccomp) plan.seccomp = FORKER_TRY(linux::compile_seccomp(*spec.linux.seccomp));
+  if (spec.linux.seccomp)
+    plan.seccomp = FORKER_TRY(
+        linux::compile_seccomp_cached(*spec.linux.seccomp, linux::default_seccomp_cache_dir()));
 
   std::string proc = "/proc/" + std::to_string(st.pid) + "/ns/";
   // Rootless: setns into the pid namespace below also needs CAP_SYS_ADMIN in our own user

@@ -16,6 +16,7 @@
 
 #include "core/file.hpp"
 #include "core/strings.hpp"
+#include "core/trace.hpp"
 #include "linux/kernel.hpp"
 #include "linux/loopback.hpp"
 #include "linux/personality.hpp"
@@ -52,13 +53,15 @@ Status write_sysctls(const InitPlan& plan) {
     std::string path = "/proc/sys/" + key;
     for (auto& c : path)
       if (c == '.') c = '/';
-    FORKER_TRY(write_file(path, value).context("sysctl " + key));
+    trace::Scope step([&] { return "write " + path + " " + value; });
+    FORKER_TRY(step.status(write_file(path, value)).context("sysctl " + key));
   }
   return ok();
 }
 
 Status check_cwd(const std::string& cwd) {
-  if (chdir(cwd.c_str()) < 0) return sys_error("chdir", cwd);
+  trace::Scope step([&] { return "chdir " + cwd; });
+  if (step.result(chdir(cwd.c_str())) < 0) return sys_error("chdir", cwd);
   // CVE-2024-21626: a cwd reached through a leaked host fd reads as "(unreachable)".
   char buf[PATH_MAX];
   if (!getcwd(buf, sizeof buf)) return sys_error("getcwd", cwd);
@@ -78,7 +81,9 @@ Status setup_terminal(InitPlan& plan) {
 // Every fd above the preserved ones is closed at execve; the preserved ones are kept open.
 Status seal_fds(int preserve_fds) {
   int first_closed = 3 + preserve_fds;
-  if (syscall(SYS_close_range, first_closed, ~0U, CLOSE_RANGE_CLOEXEC) < 0)
+  trace::Scope step(
+      [&] { return "close_range " + std::to_string(first_closed) + " ~0 CLOSE_RANGE_CLOEXEC"; });
+  if (step.result(syscall(SYS_close_range, first_closed, ~0U, CLOSE_RANGE_CLOEXEC)) < 0)
     return sys_error("close_range", std::to_string(first_closed));
   for (int fd = 3; fd < first_closed; ++fd) {
     int flags = fcntl(fd, F_GETFD);
@@ -99,15 +104,22 @@ std::vector<char*> c_strings(std::vector<std::string>& v) {
 Status prepare(InitPlan& plan, const SyncChannel& ch, std::string& state_json,
                std::string& exec_path) {
   linux::Kernel& k = linux::real_kernel();
-  state_json = FORKER_TRY(ch.expect(SyncStep::kGo));
+  {
+    trace::Scope step("wait for the parent (id maps, cgroup placement)");
+    state_json = FORKER_TRY(ch.expect(SyncStep::kGo));
+  }
+  trace::Scope namespaces_step("namespaces");
   FORKER_TRY(join_namespaces(plan, k));
   // In a user namespace our ids are still the host's, unmapped there (files we create would
   // fail with EOVERFLOW): become its root, as runc does. Raw syscalls: glibc's setxid would
   // try to signal threads this clone does not have. EINVAL: 0 is not mapped; keep our ids.
   if (plan.rootfs && plan.rootfs->in_userns) {
-    if (syscall(SYS_setresgid, 0, 0, 0) < 0 && errno != EINVAL)
+    trace::Scope gid_step("setresgid 0 0 0");
+    if (gid_step.result(syscall(SYS_setresgid, 0, 0, 0)) < 0 && errno != EINVAL)
       return sys_error("setresgid", "0 in the user namespace");
-    if (syscall(SYS_setresuid, 0, 0, 0) < 0 && errno != EINVAL)
+    gid_step.end();
+    trace::Scope uid_step("setresuid 0 0 0");
+    if (uid_step.result(syscall(SYS_setresuid, 0, 0, 0)) < 0 && errno != EINVAL)
       return sys_error("setresuid", "0 in the user namespace");
   }
   if (plan.unshare_flags && k.unshare(plan.unshare_flags) < 0)
@@ -124,24 +136,47 @@ Status prepare(InitPlan& plan, const SyncChannel& ch, std::string& state_json,
     if (!ns) return sys_error("open", "/proc/self/ns/time_for_children");
     if (k.setns(ns.get(), CLONE_NEWTIME) < 0) return sys_error("setns", "time");
   }
-  if (plan.loopback_up) FORKER_TRY(linux::bring_up_loopback());
+  if (plan.loopback_up) {
+    trace::Scope step("lo up (netlink RTM_NEWLINK IFF_UP)");
+    FORKER_TRY(step.status(linux::bring_up_loopback()));
+  }
   if (plan.set_hostname && k.sethostname(plan.hostname.data(), plan.hostname.size()) < 0)
     return sys_error("sethostname", plan.hostname);
   if (plan.set_domainname &&
       k.setdomainname(plan.domainname.data(), plan.domainname.size()) < 0)
     return sys_error("setdomainname", plan.domainname);
+  namespaces_step.end();
   if (plan.rootfs) {
-    FORKER_TRY(linux::prepare_rootfs(k, *plan.rootfs).context("rootfs"));
+    {
+      // Paths under the rootfs are shown relative to it (the paths the container will see) until
+      // pivot_root or chroot makes them its own.
+      trace::set_path_root(plan.rootfs->rootfs);
+      trace::Scope step([&] { return "rootfs " + plan.rootfs->rootfs + " (paths below: in it)"; });
+      FORKER_TRY(step.status(linux::prepare_rootfs(k, *plan.rootfs)).context("rootfs"));
+    }
     if (plan.parent_runs_hooks) {
+      trace::Scope step("prestart/createRuntime hooks (run by the parent)");
       FORKER_TRY(ch.send(SyncStep::kHooksRequest));
       FORKER_TRY(ch.expect(SyncStep::kHooksDone));
     }
-    FORKER_TRY(run_hooks("createContainer", plan.create_container_hooks, state_json));
-    FORKER_TRY(linux::enter_rootfs(k, *plan.rootfs).context("rootfs"));
+    if (!plan.create_container_hooks.empty()) {
+      trace::Scope step("createContainer hooks");
+      FORKER_TRY(
+          step.status(run_hooks("createContainer", plan.create_container_hooks, state_json)));
+    }
+    {
+      trace::Scope step("pivot_root");
+      FORKER_TRY(step.status(linux::enter_rootfs(k, *plan.rootfs)).context("rootfs"));
+    }
     FORKER_TRY(write_sysctls(plan));
-    FORKER_TRY(linux::finish_rootfs(k, *plan.rootfs).context("rootfs"));
+    trace::Scope step("finish rootfs (readonly and masked paths)");
+    FORKER_TRY(step.status(linux::finish_rootfs(k, *plan.rootfs)).context("rootfs"));
   }
-  if (plan.process.terminal) FORKER_TRY(setup_terminal(plan));
+  trace::Scope process_step("process");
+  if (plan.process.terminal) {
+    trace::Scope step("terminal (pty from /dev/ptmx)");
+    FORKER_TRY(step.status(setup_terminal(plan)));
+  }
   FORKER_TRY(check_cwd(plan.process.cwd));
   if (plan.process.user.umask) umask(static_cast<mode_t>(*plan.process.user.umask));
   FORKER_TRY(linux::apply_rlimits(plan.rlimits));
@@ -150,11 +185,15 @@ Status prepare(InitPlan& plan, const SyncChannel& ch, std::string& state_json,
     // A session keyring of our own, so the container cannot read the host's keys. Refused
     // in some user namespaces; that is not fatal, as in runc.
     std::string name = "_ses." + plan.container_id;
-    syscall(SYS_keyctl, 1 /* KEYCTL_JOIN_SESSION_KEYRING */, name.c_str());
+    trace::Scope step([&] { return "keyctl KEYCTL_JOIN_SESSION_KEYRING " + name; });
+    step.result(syscall(SYS_keyctl, 1 /* KEYCTL_JOIN_SESSION_KEYRING */, name.c_str()));
   }
   exec_path = FORKER_TRY(resolve_executable(plan.process.args[0], plan.process.env));
-  if (plan.process.no_new_privileges && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
-    return sys_error("prctl", "PR_SET_NO_NEW_PRIVS");
+  if (plan.process.no_new_privileges) {
+    trace::Scope step("prctl PR_SET_NO_NEW_PRIVS 1");
+    if (step.result(prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)) < 0)
+      return sys_error("prctl", "PR_SET_NO_NEW_PRIVS");
+  }
   // Before the filter, which may not allow close_range: everything above the preserved fds is
   // closed at execve (our own later fds are all O_CLOEXEC).
   FORKER_TRY(seal_fds(plan.preserve_fds));
@@ -203,6 +242,9 @@ void close_inherited_fds(const InitPlan& plan, const SyncChannel& ch) {
 }
 
 [[noreturn]] void run_init(InitPlan& plan, SyncChannel& ch) {
+  // Our steps form a tree of their own (the parent's open steps are not ours to end).
+  trace::begin_process();
+  trace::Scope init_step(plan.exec_mode ? "exec init" : "init");
   close_inherited_fds(plan, ch);
   // CVE-2019-5736: until execve this process runs the runtime's binary, and a container process
   // could open it through /proc/PID/exe (and write it once no runtime runs). Non-dumpable, only
@@ -215,15 +257,19 @@ void close_inherited_fds(const InitPlan& plan, const SyncChannel& ch) {
   prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
   std::string state_json, exec_path;
   if (auto st = prepare(plan, ch, state_json, exec_path); !st) {
+    init_step.status(st);
+    init_step.end();
     auto _ = ch.send_error(st.error().add_context(plan.exec_mode ? "exec" : "container init"));
     _exit(1);
   }
   prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
   prctl(PR_SET_PDEATHSIG, 0, 0, 0, 0);
+  init_step.end();  // before kReady: the parent may print as soon as the start is done
   if (!ch.send(SyncStep::kReady)) _exit(1);
   ch.close();
   if (plan.exec_fifo) {
     // Blocks until `start` opens the fifo for reading.
+    trace::Scope step("wait for start (open exec.fifo for writing)");
     std::string p = "/proc/self/fd/" + std::to_string(plan.exec_fifo.get());
     int fd = open(p.c_str(), O_WRONLY | O_CLOEXEC);
     if (fd < 0) fail_after_ready(sys_error("open", "exec.fifo"));
@@ -231,13 +277,23 @@ void close_inherited_fds(const InitPlan& plan, const SyncChannel& ch) {
     close(fd);
     plan.exec_fifo.reset();
   }
-  if (auto st = run_hooks("startContainer", plan.start_container_hooks, state_json); !st)
-    fail_after_ready(st.error());
+  if (!plan.start_container_hooks.empty()) {
+    trace::Scope step("startContainer hooks");
+    if (auto st = run_hooks("startContainer", plan.start_container_hooks, state_json); !st)
+      fail_after_ready(st.error());
+  }
   if (plan.seccomp && plan.process.no_new_privileges && !plan.seccomp->needs_listener) {
     if (auto st = linux::load_seccomp(*plan.seccomp); !st) fail_after_ready(st.error());
   }
   auto argv = c_strings(plan.process.args);
   auto envp = c_strings(plan.process.env);
+  // execve does not return on success: a point step, recorded just before it.
+  trace::point([&] {
+    std::string text = "exec " + exec_path + " [";
+    for (size_t i = 0; i < plan.process.args.size(); ++i)
+      text += (i ? " " : "") + plan.process.args[i];
+    return text + "]";
+  });
   execve(exec_path.c_str(), argv.data(), envp.data());
   fail_after_ready(sys_error("exec", exec_path));
 }
@@ -281,7 +337,13 @@ Result<Spawned> spawn_init(InitPlan& plan, int clone_flags, SyncChannel& child_e
     args.flags |= CLONE_INTO_CGROUP;
     args.cgroup = static_cast<uint64_t>(cgroup_fd);
   }
-  long pid = syscall(SYS_clone3, &args, sizeof args);
+  // Each attempt is a step of its own; the child leaves them to the parent (trace::Scope ends a
+  // step only in the process that began it).
+  auto clone3 = [&args] {
+    trace::Scope step([&] { return "clone3 " + linux::clone_flags_to_string(args.flags); });
+    return step.result(syscall(SYS_clone3, &args, sizeof args));
+  };
+  long pid = clone3();
   if (pid < 0 && cgroup_fd >= 0 && errno != ENOMEM && errno != EAGAIN) {
     // The kernel may refuse to clone into this cgroup (EOPNOTSUPP for a cgroup that is not a
     // valid domain, as some delegated ones are; ENOSYS before Linux 5.7): clone plainly and let
@@ -289,11 +351,14 @@ Result<Spawned> spawn_init(InitPlan& plan, int clone_flags, SyncChannel& child_e
     args.flags &= ~static_cast<uint64_t>(CLONE_INTO_CGROUP);
     args.cgroup = 0;
     cgroup_fd = -1;
-    pid = syscall(SYS_clone3, &args, sizeof args);
+    pid = clone3();
   }
   if (pid < 0 && errno == ENOSYS) {
     // clone3 is Linux 5.3+; the old clone has the same fork-like form without a stack.
-    pid = syscall(SYS_clone, clone_flags | SIGCHLD, nullptr, nullptr, nullptr, 0);
+    trace::Scope step([&] {
+      return "clone " + linux::clone_flags_to_string(static_cast<unsigned>(clone_flags));
+    });
+    pid = step.result(syscall(SYS_clone, clone_flags | SIGCHLD, nullptr, nullptr, nullptr, 0));
   }
   if (pid < 0) return sys_error("clone", "container init");
   if (pid == 0) {

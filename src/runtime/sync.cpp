@@ -1,11 +1,12 @@
 #include "runtime/sync.hpp"
 
-#include "core/fd_passing.hpp"
-
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <cstring>
 #include <vector>
+
+#include "core/fd_passing.hpp"
 
 namespace forker::runtime {
 namespace {
@@ -77,8 +78,14 @@ Status SyncChannel::send_error(const Error& e) const {
 }
 
 Result<std::string> SyncChannel::expect(SyncStep step) const {
-  std::vector<char> buf(sizeof(Header) + kMaxMessage);
+  // The message's size first (a seqpacket socket keeps boundaries): a buffer of the largest
+  // size, zeroed, would touch 16 pages for a message of a few bytes.
   ssize_t n;
+  do {
+    n = ::recv(fd_.get(), nullptr, 0, MSG_PEEK | MSG_TRUNC);
+  } while (n < 0 && errno == EINTR);
+  if (n < 0) return sys_error("recv", "sync socket");
+  std::vector<char> buf(std::min(static_cast<size_t>(n), sizeof(Header) + kMaxMessage));
   do {
     n = ::recv(fd_.get(), buf.data(), buf.size(), 0);
   } while (n < 0 && errno == EINTR);

@@ -262,7 +262,7 @@ TEST_F(ForkerRun, ImportedRootfsForkBombContained) {
 // ---- seed scenario 1 (without networking): three replicas, each PID 1 binding :8080 ----
 TEST_F(ForkerRun, ReplicasEachPid1OnTheSamePort) {
   RunResult r = forker({"run", "--replicas", "3", "--name", "web", "busybox", "sh", "-c",
-                        "mkdir -p /www && hostname > /www/index.html && "
+                        "hostname; mkdir -p /www && hostname > /www/index.html && "
                         "exec httpd -f -p 8080 -h /www"});
   ASSERT_EQ(r.status, 0) << r.err;
   auto ids = split_lines(r.out);
@@ -288,6 +288,12 @@ TEST_F(ForkerRun, ReplicasEachPid1OnTheSamePort) {
     hostnames.insert(lines[2]);
   }
   EXPECT_EQ(hostnames.size(), 3u);  // each answered with its own hostname
+  EXPECT_EQ(hostnames, (std::set<std::string>{"web-1", "web-2", "web-3"}));  // from the names
+
+  // logs of the group: every member's, each line prefixed with its name.
+  RunResult logs = forker({"logs", "web"});
+  EXPECT_EQ(logs.status, 0) << logs.err;
+  EXPECT_EQ(logs.out, "web-1 | web-1\nweb-2 | web-2\nweb-3 | web-3\n");
 
   // ps lists the group; stop and rm act on the whole group.
   RunResult ps = forker({"ps", "--format", "json"});
@@ -460,7 +466,7 @@ TEST_F(ForkerRun, ForegroundOptionsSeenInside) {
   EXPECT_EQ(j["State"]["Status"], "exited");
   EXPECT_EQ(j["State"]["ExitCode"], 0);
   EXPECT_EQ(lines[6], j["Config"]["Hostname"].get<std::string>());
-  EXPECT_EQ(j["Id"].get<std::string>().substr(0, 12), lines[6]);  // docker's default hostname
+  EXPECT_EQ(lines[6], "fg");  // the hostname comes from the name
   EXPECT_EQ(forker({"rm", "fg"}).status, 0);
 }
 

@@ -39,5 +39,8 @@ void register_image_commands(CLI::App& app, Globals& g, Actions& actions);
 void register_system_commands(CLI::App& app, Globals& g, Actions& actions);
 void register_registry_commands(CLI::App& app, Globals& g, Actions& actions);
 void register_container_commands(CLI::App& app, Globals& g, Actions& actions);
+void register_stats_commands(CLI::App& app, Globals& g, Actions& actions);
+// Walks APP when it runs: register it after the others or before, the script has them all.
+void register_completion_commands(CLI::App& app, Globals& g, Actions& actions);
 
 }  // namespace forker::cli

@@ -12,6 +12,7 @@
 #include "cli/forker/format.hpp"
 #include "core/strings.hpp"
 #include "engine/engine.hpp"
+#include "engine/go_template.hpp"
 
 namespace forker::cli {
 
@@ -112,6 +113,51 @@ struct PsArgs {
   std::string format = "table";
 };
 
+// ---- ps --format TEMPLATE: docker's fields and column names --------------------------------
+
+const std::vector<engine::TemplateField> kPsFields = {
+    {"ID", "CONTAINER ID"}, {"Names", "NAMES"},          {"Image", "IMAGE"},
+    {"Command", "COMMAND"}, {"CreatedAt", "CREATED AT"}, {"RunningFor", "CREATED"},
+    {"Status", "STATUS"},   {"State", "STATE"},          {"Ports", "PORTS"},
+    {"Labels", "LABELS"},   {"Group", "GROUP"}};
+
+// docker's CreatedAt: Go's time.String() in local time, "2024-05-01 12:34:56 +0200 CEST".
+std::string local_time_text(const std::string& rfc3339) {
+  auto t = parse_rfc3339(rfc3339);
+  if (!t) return "";
+  std::time_t tt = static_cast<std::time_t>(*t);
+  std::tm tm{};
+  ::localtime_r(&tt, &tm);
+  char buf[64];
+  std::strftime(buf, sizeof buf, "%Y-%m-%d %H:%M:%S %z %Z", &tm);
+  return buf;
+}
+
+engine::TemplateRow ps_row(const ContainerView& v, bool no_trunc) {
+  const auto& r = v.record;
+  auto created = parse_rfc3339(r.created);
+  return {{"ID", no_trunc ? r.id : r.id.substr(0, 12)},
+          {"Names", r.name},
+          {"Image", r.image},
+          {"Command", no_trunc ? "\"" + join(r.args, " ") + "\"" : command_text(r.args)},
+          {"CreatedAt", local_time_text(r.created)},
+          {"RunningFor", created ? human_duration(std::time(nullptr) - *created) + " ago" : ""},
+          {"Status", status_text(v)},
+          {"State", engine::state_name(v.state)},
+          {"Ports", ""},   // no published ports yet (networking: issue 8)
+          {"Labels", ""},  // no --label yet
+          {"Group", r.group}};
+}
+
+int print_ps_template(const std::vector<ContainerView>& views, const PsArgs& a) {
+  auto t = engine::GoTemplate::parse(a.format, kPsFields);
+  if (!t) return fail(t.error());
+  std::vector<engine::TemplateRow> rows;
+  for (const auto& v : views) rows.push_back(ps_row(v, a.no_trunc));
+  std::fputs(t->render(rows).c_str(), stdout);
+  return 0;
+}
+
 int run_ps(const Globals& g, const PsArgs& a) {
   auto eng = open_engine(g);
   if (!eng) return fail(eng.error());
@@ -122,6 +168,7 @@ int run_ps(const Globals& g, const PsArgs& a) {
       std::printf("%s\n", a.no_trunc ? v.record.id.c_str() : v.record.id.substr(0, 12).c_str());
     return 0;
   }
+  if (a.format != "table" && a.format != "json") return print_ps_template(*views, a);
   if (a.format == "json") {
     for (const auto& v : *views) {
       json j = {{"ID", v.record.id},         {"Names", v.record.name},
@@ -225,7 +272,7 @@ void register_container_commands(CLI::App& app, Globals& g, Actions& actions) {
   ps->add_flag("-a,--all", pa->all, "show all containers (default: running)");
   ps->add_flag("-q,--quiet", pa->quiet, "only ids");
   ps->add_flag("--no-trunc", pa->no_trunc, "full ids");
-  ps->add_option("--format", pa->format, "table or json")->check(CLI::IsMember({"table", "json"}));
+  ps->add_option("--format", pa->format, "table, json, or a template: '{{.Names}}\\t{{.Status}}'");
   actions.add(ps, [&g, pa] { return run_ps(g, *pa); });
 
   // stop

@@ -12,6 +12,7 @@
 
 #include "cli/forker/cli.hpp"
 #include "cli/forker/format.hpp"
+#include "engine/go_template.hpp"
 #include "image/builtin_busybox.hpp"
 #include "image/import.hpp"
 #include "image/save.hpp"
@@ -109,6 +110,28 @@ bool matches_filter(const image::FamiliarName& f, const std::string& filter) {
   return filter == f.repository + ":" + f.tag;
 }
 
+// ---- images --format TEMPLATE: docker's fields and column names ----------------------------
+
+const std::vector<engine::TemplateField> kImageFields = {
+    {"ID", "IMAGE ID"},       {"Repository", "REPOSITORY"},  {"Tag", "TAG"},
+    {"Digest", "DIGEST"},     {"CreatedSince", "CREATED"},   {"CreatedAt", "CREATED AT"},
+    {"Size", "SIZE"},         {"Containers", "CONTAINERS"},  {"SharedSize", "SHARED SIZE"},
+    {"UniqueSize", "UNIQUE SIZE"}};
+
+engine::TemplateRow image_row(const ImageRecord& r, int64_t now) {
+  auto f = image::familiar_name(r.name);
+  return {{"ID", r.config.digest.short_id()},
+          {"Repository", f.repository},
+          {"Tag", f.tag.empty() ? "<none>" : f.tag},
+          {"Digest", r.manifest.digest.str()},
+          {"CreatedSince", created_ago(r.created, now)},
+          {"CreatedAt", created_at(r.created)},
+          {"Size", human_size(static_cast<double>(r.size))},
+          {"Containers", "N/A"},
+          {"SharedSize", "N/A"},
+          {"UniqueSize", "N/A"}};
+}
+
 int run_images(const Globals& g, const ImagesArgs& a) {
   auto store = open_store(g);
   if (!store) return fail(store.error());
@@ -129,6 +152,14 @@ int run_images(const Globals& g, const ImagesArgs& a) {
     return 0;
   }
   int64_t now = static_cast<int64_t>(std::time(nullptr));
+  if (a.format != "table" && a.format != "json") {
+    auto t = engine::GoTemplate::parse(a.format, kImageFields);
+    if (!t) return fail(t.error());
+    std::vector<engine::TemplateRow> rows;
+    for (const auto& r : list) rows.push_back(image_row(r, now));
+    std::fputs(t->render(rows).c_str(), stdout);
+    return 0;
+  }
   if (a.format == "json") {
     // One object per line, docker's `--format json`.
     for (const auto& r : list) {
@@ -300,7 +331,7 @@ void add_images(CLI::App* parent, const char* name, Globals& g, Actions& actions
   CLI::App* c = parent->add_subcommand(name, "List images");
   c->add_flag("-q,--quiet", args->quiet, "only image ids");
   c->add_flag("--digests", args->digests, "show manifest digests");
-  c->add_option("--format", args->format, "table or json")->check(CLI::IsMember({"table", "json"}));
+  c->add_option("--format", args->format, "table, json, or a template: '{{.Repository}}:{{.Tag}}'");
   c->add_option("repository", args->filter, "only this REPOSITORY[:TAG]");
   actions.add(c, [&g, args] { return run_images(g, *args); });
 }

@@ -46,6 +46,8 @@ int main(int argc, char** argv) {
   register_system_commands(app, globals, actions);
   register_registry_commands(app, globals, actions);
   register_container_commands(app, globals, actions);
+  register_stats_commands(app, globals, actions);
+  register_completion_commands(app, globals, actions);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -467,13 +467,25 @@ TEST(ResolveUserNoRoot, WithoutARootOnlyNumbers) {
 
 // ---- build_config ----
 
+TEST(BuildConfig, HostnameFromTheName) {
+  ConfigContext c = context();
+  c.name = "my_app.v2";
+  auto b = build_config(options(), ImageDefaults{}, c);
+  ASSERT_TRUE(b) << b.error().message();
+  EXPECT_EQ(b->files.hostname, "my-app.v2\n");
+  c.name = "___";
+  b = build_config(options(), ImageDefaults{}, c);
+  ASSERT_TRUE(b);
+  EXPECT_EQ(b->files.hostname, c.id.substr(0, 12) + "\n");
+}
+
 TEST(BuildConfig, DefaultsPassTheRuntimesValidator) {
   const BuiltConfig b = build(options());
   const oci::Spec s = runtime_view(b);
   EXPECT_EQ(s.oci_version, "1.0.2");
   EXPECT_EQ(s.root.path, context().rootfs);
   EXPECT_FALSE(s.root.readonly);
-  EXPECT_EQ(s.hostname, "0123456789ab");
+  EXPECT_EQ(s.hostname, "web");  // the name, when no --hostname
   EXPECT_EQ(s.annotations.at("forker.container.name"), "web");
   EXPECT_THAT(namespace_types(s), ElementsAre("pid", "ipc", "uts", "mount", "cgroup", "network"));
   EXPECT_EQ(s.linux.cgroups_path, "/forker/x");
@@ -528,14 +540,14 @@ TEST(BuildConfig, EnvironmentOrderAndOverrides) {
   o.env = {"LANG=C.UTF-8", "FROM_HOST", "NOT_ON_HOST", "DROPME", "NEW=1"};
   const oci::Spec s = runtime_view(build(o, img));
   EXPECT_THAT(s.process->env,
-              ElementsAre("PATH=/opt/bin:/bin", "HOSTNAME=0123456789ab", "TERM=xterm",
+              ElementsAre("PATH=/opt/bin:/bin", "HOSTNAME=web", "TERM=xterm",
                           "LANG=C.UTF-8", "FROM_HOST=here", "NEW=1", "HOME=/"));
   EXPECT_TRUE(s.process->terminal);
   // Without an image PATH, docker's default; without -t, no TERM.
   const oci::Spec plain = runtime_view(build(options()));
   EXPECT_THAT(plain.process->env,
               ElementsAre("PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-                          "HOSTNAME=0123456789ab", "HOME=/"));
+                          "HOSTNAME=web", "HOME=/"));
   EXPECT_EQ(build_error([] {
               RunOptions bad = options();
               bad.env = {"=x"};

@@ -371,6 +371,43 @@ TEST(TerminalTest, ProxyRawModeWindowSizeAndRestore) {
   EXPECT_EQ(sigismember(&mask, SIGWINCH), 0);
 }
 
+// A `kill` of the runtime reaches the container: SIGTERM sent to us while proxying goes to the
+// child (without that it would end us with the user's terminal raw and the container running).
+TEST(TerminalTest, ProxyForwardsSignalsToChild) {
+  auto user = open_pty(oci::ConsoleSize{30, 100});
+  ASSERT_TRUE(user.has_value()) << user.error().message();
+  auto pty = open_pty(std::nullopt);
+  ASSERT_TRUE(pty.has_value()) << pty.error().message();
+  auto out = make_pipe();
+  // Should the proxy not take SIGTERM, this no-op keeps the test process alive to fail.
+  struct sigaction noop = {};
+  struct sigaction old = {};
+  noop.sa_handler = [](int) {};
+  ASSERT_EQ(::sigaction(SIGTERM, &noop, &old), 0);
+
+  pid_t pid = ::fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    if (!setup_console_stdio(pty->slave.get()).has_value()) ::_exit(10);
+    struct sigaction on_term = {};
+    on_term.sa_handler = [](int) { ::_exit(7); };
+    ::sigaction(SIGTERM, &on_term, nullptr);
+    ::alarm(10);  // not forwarded: SIGALRM ends the child instead
+    // The proxy copies the user's size once its signals are set up: then it is listening.
+    if (!child_wait_for_size(STDIN_FILENO, 30, 100)) ::_exit(11);
+    ::kill(::getppid(), SIGTERM);
+    for (;;) ::pause();
+  }
+  pty->slave.reset();
+  auto st = proxy_terminal(pty->master.get(), pid, {user->slave.get(), out.write.get()});
+  ::sigaction(SIGTERM, &old, nullptr);
+  ASSERT_TRUE(st.has_value()) << st.error().message();
+  EXPECT_EQ(wait_exit_code(pid), 7);
+  sigset_t mask;
+  ASSERT_EQ(::pthread_sigmask(SIG_SETMASK, nullptr, &mask), 0);
+  EXPECT_EQ(sigismember(&mask, SIGTERM), 0);  // unblocked again
+}
+
 TEST(TerminalTest, ProxyRestoresModeWhenOutputFails) {
   auto user = open_pty(std::nullopt);
   ASSERT_TRUE(user.has_value()) << user.error().message();
