@@ -214,7 +214,7 @@ std::variant<int, RunFailure> Engine::run_one(
     char real[PATH_MAX];
     if (!realpath(o.image.c_str(), real)) return fail(sys_error("root directory", o.image));
     rec.rootfs_dir = real;
-    auto s = store_.create_directory_snapshot(rec.rootfs_dir, rec.id);
+    auto s = store_.create_directory_snapshot(rec.rootfs_dir, rec.id, !o.remove);
     if (!s) return fail(std::move(s).error());
     snap = std::move(*s);
     // Through an overlay even with --read-only: mount targets (/etc/hostname...) may have to
@@ -234,7 +234,7 @@ std::variant<int, RunFailure> Engine::run_one(
     auto d = parse_image_defaults(*config_text);
     if (!d) return fail(std::move(d).error().add_context("image " + o.image));
     defaults = std::move(*d);
-    auto s = store_.create_snapshot(*image, rec.id);
+    auto s = store_.create_snapshot(*image, rec.id, !o.remove);
     if (!s) return fail(std::move(s).error());
     snap = std::move(*s);
   }

@@ -191,11 +191,13 @@ class Store {
   // are unpacked from their blobs first. Made in tmp/ and renamed into containers/<id>, so a
   // snapshot either exists whole or not at all; an existing id is an error. Nothing is mounted:
   // mount_overlay(lowers, upper, work, rootfs) is the caller's.
-  Result<Snapshot> create_snapshot(const ImageRecord& image, const std::string& container_id);
+  // DURABLE false skips the fsyncs: for a container that does not outlive this boot (--rm).
+  Result<Snapshot> create_snapshot(const ImageRecord& image, const std::string& container_id,
+                                   bool durable = true);
   // The same over a plain directory ROOT_DIR (absolute) as the only lower: `forker run ./rootfs`
   // writes to the upper, never to ROOT_DIR. snapshot.json names the directory and no layers.
   Result<Snapshot> create_directory_snapshot(const std::string& root_dir,
-                                             const std::string& container_id);
+                                             const std::string& container_id, bool durable = true);
   // Detaches whatever is mounted on rootfs (MNT_DETACH), then removes the directory. A missing
   // snapshot is not an error (removal is idempotent).
   Status remove_snapshot(const std::string& container_id);
@@ -218,7 +220,7 @@ class Store {
         session_lock_(std::move(session_lock)) {}
   // containers/<id> from tmp/: snapshot.json = DOC, upper/, work/, rootfs/.
   Result<Snapshot> make_snapshot(const std::string& container_id, const nlohmann::json& doc,
-                                 std::vector<std::string> lowers);
+                                 std::vector<std::string> lowers, bool durable);
   std::string root_;
   bool rootless_ = false;
   std::string session_;  // 16 hex digits: the prefix of this Store's tmp/ names

@@ -7,6 +7,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "core/file.hpp"
 #include "core/undo.hpp"
 #include "core/unique_fd.hpp"
 #include "image/layer_unpack.hpp"
@@ -127,7 +128,8 @@ Result<Digest> Store::unpack_blob(const Digest& blob,
   return unpacked.diff_id;
 }
 
-Result<Snapshot> Store::create_snapshot(const ImageRecord& image, const std::string& container_id) {
+Result<Snapshot> Store::create_snapshot(const ImageRecord& image, const std::string& container_id,
+                                        bool durable) {
   FORKER_TRY(check_container_id(container_id));
   std::string context = "snapshot for container " + container_id;
   if (image.layers.size() != image.diff_ids.size())
@@ -149,22 +151,22 @@ Result<Snapshot> Store::create_snapshot(const ImageRecord& image, const std::str
   std::vector<std::string> lowers;
   for (auto it = image.diff_ids.rbegin(); it != image.diff_ids.rend(); ++it)
     lowers.push_back(layer_path(*it));
-  return std::move(make_snapshot(container_id, doc, std::move(lowers))).context(context);
+  return std::move(make_snapshot(container_id, doc, std::move(lowers), durable)).context(context);
 }
 
 Result<Snapshot> Store::create_directory_snapshot(const std::string& root_dir,
-                                                  const std::string& container_id) {
+                                                  const std::string& container_id, bool durable) {
   FORKER_TRY(check_container_id(container_id));
   std::string context = "snapshot for container " + container_id;
   if (root_dir.empty() || root_dir[0] != '/')
     return make_error(context + ":", "root directory '" + root_dir + "' is not absolute");
   if (!is_dir(root_dir)) return sys_error_errno(ENOTDIR, "root directory", root_dir).add_context(context);
   nlohmann::json doc = {{"directory", root_dir}, {"diff_ids", nlohmann::json::array()}};
-  return std::move(make_snapshot(container_id, doc, {root_dir})).context(context);
+  return std::move(make_snapshot(container_id, doc, {root_dir}, durable)).context(context);
 }
 
 Result<Snapshot> Store::make_snapshot(const std::string& container_id, const nlohmann::json& doc,
-                                      std::vector<std::string> lowers) {
+                                      std::vector<std::string> lowers, bool durable) {
   std::string final_dir = snapshot_path(container_id);
   std::string dir = temp_path("snapshot-" + container_id);
   UndoStack undo;
@@ -173,13 +175,17 @@ Result<Snapshot> Store::make_snapshot(const std::string& container_id, const nlo
   FORKER_TRY(make_dir(dir + "/upper", 0755));
   FORKER_TRY(make_dir(dir + "/work", 0700));
   FORKER_TRY(make_dir(dir + "/rootfs", 0755));
-  FORKER_TRY(detail::write_durable(dir + "/snapshot.json.tmp", dir + "/snapshot.json", doc.dump(), 0644));
+  if (durable)
+    FORKER_TRY(detail::write_durable(dir + "/snapshot.json.tmp", dir + "/snapshot.json", doc.dump(),
+                                     0644));
+  else
+    FORKER_TRY(write_file_replace(dir + "/snapshot.json", doc.dump(), 0644, false));
   if (::rename(dir.c_str(), final_dir.c_str()) < 0) {
     if (errno == EEXIST || errno == ENOTEMPTY) return make_error(final_dir, "exists");
     return sys_error("rename " + dir + " to", final_dir);
   }
   undo.commit();
-  FORKER_TRY(detail::fsync_dir(root_ + "/containers"));
+  if (durable) FORKER_TRY(detail::fsync_dir(root_ + "/containers"));
 
   Snapshot snap;
   snap.dir = final_dir;
