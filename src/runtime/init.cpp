@@ -137,7 +137,7 @@ Status prepare(InitPlan& plan, const SyncChannel& ch, std::string& state_json,
     if (k.setns(ns.get(), CLONE_NEWTIME) < 0) return sys_error("setns", "time");
   }
   if (plan.loopback_up) {
-    trace::Scope step("lo up (netlink RTM_NEWLINK IFF_UP)");
+    trace::Scope step("lo up (ioctl SIOCSIFFLAGS IFF_UP)");
     FORKER_TRY(step.status(linux::bring_up_loopback()));
   }
   if (plan.set_hostname && k.sethostname(plan.hostname.data(), plan.hostname.size()) < 0)

@@ -120,6 +120,12 @@ TEST_F(ForkerPull, LayersWithWhiteoutAndOpaqueDirectoryShowTheRightFiles) {
   EXPECT_FALSE(exists(root + "/etc/gone")) << "the whiteout hides the file";
   EXPECT_TRUE(exists(root + "/bin/busybox"));
 
+  // forker run of the pulled image: the same three layers, from inside the container.
+  auto run = forker({"run", "--rm", ref, "sh", "-c",
+                     "cat /data/new; echo; ls /data; test -e /etc/gone || echo gone"});
+  EXPECT_EQ(run.status, 0) << run.err;
+  EXPECT_EQ(run.out, "n\nnew\ngone\n");
+
   // Again: nothing is fetched.
   auto again = forker({"pull", ref});
   ASSERT_EQ(again.status, 0) << again.err;
