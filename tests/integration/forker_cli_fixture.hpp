@@ -61,10 +61,11 @@ class ForkerCliTest : public ::testing::Test {
     }
   }
 
-  RunResult forker(const std::vector<std::string>& args, int timeout_s = 60) {
+  RunResult forker(const std::vector<std::string>& args, int timeout_s = 60,
+                   const std::string& stdin_text = "") {
     std::vector<std::string> argv{FORKER_CLI_BIN, "--storage-root", root_};
     argv.insert(argv.end(), args.begin(), args.end());
-    RunResult r = run_cmd(argv, timeout_s);
+    RunResult r = run_cmd(argv, timeout_s, stdin_text);
     reap();
     return r;
   }

@@ -18,6 +18,7 @@
 #include <thread>
 
 #include "image/layer_unpack.hpp"
+#include "integration/forker_cli_fixture.hpp"
 #include "integration/support/harness.hpp"
 
 namespace forker::test {
@@ -29,71 +30,11 @@ int count_lines(const std::string& text) {
   return static_cast<int>(std::count(text.begin(), text.end(), '\n'));
 }
 
-std::string first_line(const std::string& s) { return s.substr(0, s.find('\n')); }
-
-class ForkerRun : public ::testing::Test {
+// The shared fixture (private store, subreaper, rm -f of everything and the leftover check after
+// each test) plus what these tests look at.
+class ForkerRun : public ForkerCliTest {
  protected:
-  void SetUp() override {
-    REQUIRE_ROOT();
-    if (!have_busybox()) GTEST_SKIP() << "needs a static /bin/busybox";
-    char tmpl[] = "/tmp/forker-run-XXXXXX";
-    ASSERT_NE(::mkdtemp(tmpl), nullptr);
-    dir_ = tmpl;
-    root_ = dir_ + "/store";
-    // A detached container's monitor is our orphan-to-be: reap it here, not by a lazy PID 1.
-    ::prctl(PR_SET_CHILD_SUBREAPER, 1);
-  }
-
-  void TearDown() override {
-    if (dir_.empty()) return;
-    // Every container this test made, whatever state it is in, then the leftover check.
-    RunResult ids = forker({"ps", "-aq", "--no-trunc"});
-    for (const auto& id : split_lines(ids.out)) seen_.insert(id);
-    for (const auto& id : seen_) forker({"rm", "-f", id});
-    RunResult after = forker({"ps", "-aq"});
-    EXPECT_EQ(after.out, "") << "containers left in ps -a";
-    for (const auto& id : seen_) {
-      auto left = leftovers(dir_, id, "");
-      EXPECT_TRUE(left.empty()) << "left behind by " << id << ": " << left.front();
-      struct stat st {};
-      EXPECT_NE(::stat(("/run/forker/" + id).c_str(), &st), 0) << "runtime state of " << id;
-    }
-    reap();
-    (void)image::remove_tree(dir_);
-  }
-
-  static std::vector<std::string> split_lines(const std::string& s) {
-    std::vector<std::string> out;
-    std::istringstream in(s);
-    for (std::string l; std::getline(in, l);)
-      if (!l.empty()) out.push_back(l);
-    return out;
-  }
-
-  static void reap() {
-    while (::waitpid(-1, nullptr, WNOHANG) > 0) {
-    }
-  }
-
-  RunResult forker(const std::vector<std::string>& args, int timeout_s = 60,
-                   const std::string& stdin_text = "") {
-    std::vector<std::string> argv{FORKER_CLI_BIN, "--storage-root", root_};
-    argv.insert(argv.end(), args.begin(), args.end());
-    RunResult r = run_cmd(argv, timeout_s, stdin_text);
-    reap();
-    return r;
-  }
-
-  // `forker run -d ...`: the id it printed (remembered for the leftover check).
-  std::string run_detached(std::vector<std::string> args) {
-    args.insert(args.begin(), {"run", "-d"});
-    RunResult r = forker(args);
-    EXPECT_EQ(r.status, 0) << r.err;
-    std::string id = first_line(r.out);
-    EXPECT_EQ(id.size(), 64u) << r.out << r.err;
-    seen_.insert(id);
-    return id;
-  }
+  static std::vector<std::string> split_lines(const std::string& s) { return lines(s); }
 
   json inspect(const std::string& name) {
     RunResult r = forker({"inspect", name});
@@ -125,6 +66,32 @@ class ForkerRun : public ::testing::Test {
     struct stat st {};
     if (::stat(v1.c_str(), &st) == 0) return read_text(v1);
     return read_text("/sys/fs/cgroup/forker/" + id + "/" + file);
+  }
+  static bool cgroup_v2() {
+    struct stat st {};
+    return ::stat("/sys/fs/cgroup/cgroup.controllers", &st) == 0;
+  }
+  // The limits under their v1 names, read from whichever hierarchy the host has.
+  static std::string memory_limit(const std::string& id) {
+    return cgroup_v2() ? cgroup_file(id, "", "memory.max")
+                       : cgroup_file(id, "memory", "memory.limit_in_bytes");
+  }
+  // v1 cpu.shares, or v2 cpu.weight converted back the way the runtime converted it.
+  static std::string cpu_weight(const std::string& id) {
+    return cgroup_v2() ? cgroup_file(id, "", "cpu.weight") : cgroup_file(id, "cpu", "cpu.shares");
+  }
+  // "QUOTA PERIOD": v1 cfs_quota_us and cfs_period_us, or v2 cpu.max.
+  static std::string cpu_max(const std::string& id) {
+    if (cgroup_v2()) return cgroup_file(id, "", "cpu.max");
+    std::string q = cgroup_file(id, "cpu", "cpu.cfs_quota_us");
+    std::string p = cgroup_file(id, "cpu", "cpu.cfs_period_us");
+    return q.substr(0, q.find('\n')) + " " + p;
+  }
+  // CPU time used, in microseconds.
+  static long long cpu_usage_us(const std::string& id) {
+    if (!cgroup_v2()) return std::stoll(cgroup_file(id, "cpuacct", "cpuacct.usage")) / 1000;
+    std::string stat = cgroup_file(id, "", "cpu.stat");  // "usage_usec N\n..."
+    return std::stoll(stat.substr(stat.find(' ') + 1));
   }
 
   // Polls `forker ps -a --format json` until NAME's state is STATE (or 20 s pass).
@@ -177,8 +144,8 @@ TEST_F(ForkerRun, MemoryLimitAndCpuSharesEnforced) {
   std::string id = run_detached({"--name", "seed3", "--memory-limit", "100m", "--cpu-shares",
                                  "512", "busybox", "sleep", "60"});
   ASSERT_TRUE(wait_state("seed3", "running"));
-  EXPECT_EQ(cgroup_file(id, "memory", "memory.limit_in_bytes"), "104857600\n");
-  EXPECT_EQ(cgroup_file(id, "cpu", "cpu.shares"), "512\n");
+  EXPECT_EQ(memory_limit(id), "104857600\n");
+  EXPECT_EQ(cpu_weight(id), cgroup_v2() ? "20\n" : "512\n");  // v2: 1 + (512-2)*9999/262142
   EXPECT_EQ(forker({"rm", "-f", "seed3"}).status, 0);
 
   // Memory: 150 MB held in a shell variable is more than the limit allows (no swap here or
@@ -205,9 +172,7 @@ TEST_F(ForkerRun, MemoryLimitAndCpuSharesEnforced) {
   std::string heavy = busy("shares-1024", "1024");
   std::string light = busy("shares-512", "512");
   std::this_thread::sleep_for(std::chrono::seconds(3));
-  auto usage = [&](const std::string& cid) {
-    return std::stoll(cgroup_file(cid, "cpuacct", "cpuacct.usage"));
-  };
+  auto usage = [&](const std::string& cid) { return cpu_usage_us(cid); };
   long long h = usage(heavy), l = usage(light);
   EXPECT_GT(static_cast<double>(h), 1.4 * static_cast<double>(l)) << h << " vs " << l;
   EXPECT_EQ(forker({"rm", "-f", "shares-1024", "shares-512"}).status, 0);
@@ -221,10 +186,9 @@ TEST_F(ForkerRun, PlainDirectoryRootWithLimits) {
                                  "--pids-limit", "64", "--cpus", "0.5", rootfs, "/bin/sh", "-c",
                                  "echo changed > /etc/passwd; touch /newfile; exec sleep 60"});
   ASSERT_TRUE(wait_state("seed4", "running"));
-  EXPECT_EQ(cgroup_file(id, "memory", "memory.limit_in_bytes"), "268435456\n");
+  EXPECT_EQ(memory_limit(id), "268435456\n");
   EXPECT_EQ(cgroup_file(id, "pids", "pids.max"), "64\n");
-  EXPECT_EQ(cgroup_file(id, "cpu", "cpu.cfs_quota_us"), "50000\n");
-  EXPECT_EQ(cgroup_file(id, "cpu", "cpu.cfs_period_us"), "100000\n");
+  EXPECT_EQ(cpu_max(id), "50000 100000\n");
   RunResult r = forker({"exec", "seed4", "sh", "-c", "hostname; cat /etc/passwd; ls /newfile"});
   EXPECT_EQ(r.out, "dirhost\nchanged\n/newfile\n") << r.err;
   EXPECT_EQ(forker({"rm", "-f", "seed4"}).status, 0);

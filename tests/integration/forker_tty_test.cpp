@@ -24,6 +24,7 @@
 
 #include "core/unique_fd.hpp"
 #include "image/layer_unpack.hpp"
+#include "integration/forker_cli_fixture.hpp"
 #include "integration/support/harness.hpp"
 
 namespace forker::test {
@@ -175,62 +176,18 @@ class Tmux {
   std::string tmux_, socket_;
 };
 
-class ForkerTty : public ::testing::Test {
+class ForkerTty : public ForkerCliTest {
  protected:
   void SetUp() override {
-    REQUIRE_ROOT();
-    if (!have_busybox()) GTEST_SKIP() << "needs a static /bin/busybox";
+    ForkerCliTest::SetUp();
+    if (IsSkipped() || HasFatalFailure()) return;
     tmux_ = find_program("tmux");
     if (tmux_.empty()) GTEST_SKIP() << "needs tmux (scripts/setup.sh installs it)";
-    char tmpl[] = "/tmp/forker-tty-XXXXXX";
-    ASSERT_NE(::mkdtemp(tmpl), nullptr);
-    dir_ = tmpl;
-    root_ = dir_ + "/store";
-    // Detached monitors and the tmux server (it daemonizes) become ours to reap.
-    ::prctl(PR_SET_CHILD_SUBREAPER, 1);
   }
 
   void TearDown() override {
-    if (dir_.empty()) return;
-    term_.reset();  // the tmux server and whatever its pane still runs
-    RunResult ids = forker({"ps", "-aq", "--no-trunc"});
-    for (const auto& id : split(ids.out, '\n'))
-      if (!id.empty()) seen_.insert(id);
-    for (const auto& id : seen_)
-      if (id.size() == 64) forker({"rm", "-f", id});
-    EXPECT_EQ(forker({"ps", "-aq"}).out, "") << "containers left in ps -a";
-    // Full ids of detached containers, 12-character prefixes (their hostname) of --rm ones.
-    for (const auto& id : seen_) {
-      auto left = leftovers(dir_, id, "");
-      EXPECT_TRUE(left.empty()) << "left behind by " << id << ": " << left.front();
-      for (const auto& e : runtime_entries())
-        EXPECT_FALSE(e.starts_with(id)) << "runtime state of " << id;
-    }
-    reap();
-    (void)image::remove_tree(dir_);
-  }
-
-  static std::vector<std::string> runtime_entries() {
-    std::vector<std::string> out;
-    DIR* d = ::opendir("/run/forker");
-    if (!d) return out;
-    while (dirent* e = ::readdir(d))
-      if (e->d_name[0] != '.') out.emplace_back(e->d_name);
-    ::closedir(d);
-    return out;
-  }
-
-  static void reap() {
-    while (::waitpid(-1, nullptr, WNOHANG) > 0) {
-    }
-  }
-
-  RunResult forker(const std::vector<std::string>& args, int timeout_s = 60) {
-    std::vector<std::string> argv{FORKER_CLI_BIN, "--storage-root", root_};
-    argv.insert(argv.end(), args.begin(), args.end());
-    RunResult r = run_cmd(argv, timeout_s);
-    reap();
-    return r;
+    term_.reset();  // the tmux server and whatever its pane still runs, before the containers
+    ForkerCliTest::TearDown();
   }
 
   // The forker command line as the pane's shell types it.
@@ -283,14 +240,8 @@ class ForkerTty : public ::testing::Test {
     return false;
   }
 
-  // The 12-character id the container's hostname is, remembered for the leftover check.
-  void remember_hostname(const std::string& hostname) {
-    if (hostname.size() == 12) seen_.insert(hostname);
-  }
-
-  std::string tmux_, dir_, root_;
+  std::string tmux_;
   std::unique_ptr<Tmux> term_;
-  std::set<std::string> seen_;
 };
 
 // ---- run -it: a real pty, its size and resizes, TERM, Ctrl-C, exit code, cooked mode after ----
@@ -307,7 +258,6 @@ TEST_F(ForkerTty, RunInteractiveTerminal) {
   EXPECT_TRUE(fields[0].starts_with("/dev/pts/")) << fields[0];
   EXPECT_EQ(fields[1], "40 120");  // rows cols, as tmux made the window
   EXPECT_EQ(fields[2], "xterm");
-  remember_hostname(fields[3]);
   EXPECT_EQ(fields[4], "1");
 
   t.resize(100, 30);
@@ -448,7 +398,6 @@ TEST_F(ForkerTty, ForegroundForwardsSignalsWithoutTerminal) {
     if (text.find('\n', text.find("ready ")) == std::string::npos)
       text += read_until(out.get(), "\n");
     ASSERT_NE(text.find("ready "), std::string::npos) << text;
-    remember_hostname(after_marker(text, "ready "));
     ::kill(pid, std::string(sig) == "TERM" ? SIGTERM : SIGINT);
     EXPECT_EQ(wait_exit(pid), 7);
     text += read_until(out.get(), "trapped", 2000);
@@ -465,7 +414,6 @@ TEST_F(ForkerTty, InteractiveForwardsSignals) {
          "'trap \"echo trapped; exit 9\" TERM; echo \"ready-$((1 + 1)) $(hostname)\"; "
          "while :; do sleep 0.1; done'; echo \"EXIT=$?\"");
   ASSERT_TRUE(t.wait_for("ready-2 ")) << t.screen();
-  remember_hostname(after_marker(t.screen(), "ready-2 "));
   auto pids = pids_matching({FORKER_CLI_BIN, root_, "sigtty"});
   ASSERT_EQ(pids.size(), 1u) << t.screen();
   ::kill(pids.front(), SIGTERM);
@@ -482,7 +430,6 @@ TEST_F(ForkerTty, TerminalWithoutInteractiveTakesNoInput) {
          "'echo \"ready-$((2 + 2)) $(hostname)\"; read -t 2 line; echo \"got=[$line]\"; "
          "stty size'; echo \"EXIT=$?\"");
   ASSERT_TRUE(t.wait_for("ready-4 ")) << t.screen();
-  remember_hostname(after_marker(t.screen(), "ready-4 "));
   t.type("typed-text");
   ASSERT_TRUE(t.wait_for("EXIT=0")) << t.screen();
   std::string screen = t.screen();
