@@ -15,6 +15,7 @@
 #include "core/unique_fd.hpp"
 #include "oci/spec.hpp"
 #include "oci/validate.hpp"
+#include "support/temp_dir.hpp"
 
 namespace forker::engine {
 namespace {
@@ -29,29 +30,7 @@ using json = nlohmann::json;
 
 constexpr char kId[] = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
 
-// A temp dir with files in it: an image root for resolve_user, or a place for profiles.
-class TempDir {
- public:
-  TempDir() {
-    char tmpl[] = "/tmp/forker-config-test-XXXXXX";
-    const char* p = ::mkdtemp(tmpl);
-    EXPECT_NE(p, nullptr);
-    path_ = p ? p : "";
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  const std::string& path() const { return path_; }
-  std::string at(const std::string& rel) const { return path_ + "/" + rel; }
-  void write(const std::string& rel, const std::string& text) const {
-    fs::create_directories(fs::path(at(rel)).parent_path());
-    std::ofstream(at(rel)) << text;
-  }
-
- private:
-  std::string path_;
-};
+using ::forker::test::TempDir;
 
 ConfigContext context() {
   ConfigContext c;

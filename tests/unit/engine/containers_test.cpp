@@ -15,6 +15,7 @@
 #include <sstream>
 
 #include "core/log.hpp"
+#include "support/temp_dir.hpp"
 
 namespace forker::engine {
 namespace {
@@ -24,25 +25,7 @@ using json = nlohmann::json;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 
-class TempDir {
- public:
-  TempDir() {
-    char tmpl[] = "/tmp/forker-containers-test-XXXXXX";
-    const char* p = ::mkdtemp(tmpl);
-    EXPECT_NE(p, nullptr);
-    path_ = p ? p : "";
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
+using ::forker::test::TempDir;
 
 std::string read_text(const std::string& path) {
   std::ifstream in(path);

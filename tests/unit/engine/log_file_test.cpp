@@ -21,6 +21,7 @@
 #include <regex>
 #include <sstream>
 #include <thread>
+#include "support/temp_dir.hpp"
 
 namespace forker::engine {
 namespace {
@@ -31,25 +32,7 @@ using ::testing::HasSubstr;
 
 constexpr size_t k16K = 16 * 1024;
 
-class TempDir {
- public:
-  TempDir() {
-    char tmpl[] = "/tmp/forker-log-test-XXXXXX";
-    const char* p = ::mkdtemp(tmpl);
-    EXPECT_NE(p, nullptr);
-    path_ = p ? p : "";
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
+using ::forker::test::TempDir;
 
 std::string slurp(const std::string& path) {
   std::ifstream in(path, std::ios::binary);

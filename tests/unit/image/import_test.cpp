@@ -10,22 +10,12 @@
 
 #include "cli/forker/format.hpp"
 #include "image/layer_unpack.hpp"
+#include "support/temp_dir.hpp"
 
 namespace forker::image {
 namespace {
 
-class TempDir {
- public:
-  TempDir() {
-    char tmpl[] = "/tmp/forker-import-test-XXXXXX";
-    path_ = ::mkdtemp(tmpl);
-  }
-  ~TempDir() { (void)remove_tree(path_); }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
+using ::forker::test::TempDir;
 
 void write_tar(const std::string& path, const std::vector<std::pair<std::string, std::string>>& files) {
   struct archive* a = archive_write_new();

@@ -19,24 +19,14 @@
 #include "image/layer_unpack.hpp"
 #include "image/overlay.hpp"
 #include "image/platform.hpp"
+#include "support/temp_dir.hpp"
 
 namespace forker::image {
 namespace {
 
 using nlohmann::json;
 
-class TempDir {
- public:
-  TempDir() {
-    char tmpl[] = "/tmp/forker-store-test-XXXXXX";
-    path_ = ::mkdtemp(tmpl);
-  }
-  ~TempDir() { (void)remove_tree(path_); }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
+using ::forker::test::TempDir;
 
 std::string slurp(const std::string& path) {
   std::ifstream in(path);

@@ -16,6 +16,7 @@
 
 #include "core/file.hpp"
 #include "linux/cgroup_limits.hpp"
+#include "support/temp_dir.hpp"
 
 namespace forker::linux {
 namespace {
@@ -27,21 +28,7 @@ using ::testing::UnorderedElementsAre;
 
 // ---- fixtures ----
 
-class TempDir {
- public:
-  TempDir() {
-    char tmpl[] = "/tmp/forker-cgroup-test-XXXXXX";
-    path_ = ::mkdtemp(tmpl);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
+using ::forker::test::TempDir;
 
 void put(const std::string& path, const std::string& content = "") {
   fs::create_directories(fs::path(path).parent_path());
