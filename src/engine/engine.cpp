@@ -21,6 +21,7 @@
 #include "image/builtin_busybox.hpp"
 #include "image/overlay.hpp"
 #include "image/layer_unpack.hpp"
+#include "linux/cgroup_stats.hpp"
 #include "linux/safe_path.hpp"
 #include "linux/terminal.hpp"
 #include "oci/state.hpp"
@@ -44,6 +45,14 @@ Result<UniqueFd> mount_root(const StartPlan& p) {
   spec.work = p.work;
   spec.userxattr = p.rootless;
   return step.status(image::overlay_mount_fd(spec));
+}
+
+bool oom_killed(const oci::ContainerState& st) {
+  if (st.cgroups_path.empty()) return false;
+  auto host = runtime::cgroup_host(st);
+  if (!host) return false;
+  auto cg = linux::Cgroup::open(*host, st.cgroups_path);
+  return cg && linux::cgroup_oom_kills(*cg).value_or(0) > 0;
 }
 
 int exit_code_for(const Error& e) {
@@ -400,6 +409,7 @@ std::variant<int, RunFailure> Engine::run_one(
   }
   exit.exit_code = code;
   exit.finished = oci::rfc3339_now();
+  exit.oom_killed = oom_killed(created->state);
   exit.stopped_by_user = marker_present(plan.dir, kStopRequested);
   exit.ignored_sigterm = marker_present(plan.dir, kIgnoredSigterm);
   if (auto d = runtime::destroy_impl(created->dir, created->state); !d)

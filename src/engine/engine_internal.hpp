@@ -39,6 +39,10 @@ struct StartPlan {
 // the previous mount namespace).
 Result<UniqueFd> mount_root(const StartPlan& p);
 
+// Whether the kernel's OOM killer killed a process of the container (its cgroup's counter), for
+// inspect's OOMKilled. Read after the exit, before the cgroup goes.
+bool oom_killed(const oci::ContainerState& st);
+
 // docker's exit code for a failed start: 127 command not found, 126 not executable, else 125.
 int exit_code_for(const Error& e);
 

@@ -127,6 +127,7 @@ class StdioSwap {
     auto code = created->child.wait();
     exit.exit_code = code ? *code : kExitEngineFailed;
     exit.finished = oci::rfc3339_now();
+    exit.oom_killed = oom_killed(created->state);
     exit.stopped_by_user = marker_present(plan.dir, kStopRequested);
     exit.ignored_sigterm = marker_present(plan.dir, kIgnoredSigterm);
     if (auto d = runtime::destroy_impl(created->dir, created->state); !d)

@@ -150,12 +150,14 @@ TEST_F(ForkerRun, MemoryLimitAndCpuSharesEnforced) {
 
   // Memory: 150 MB held in a shell variable is more than the limit allows (no swap here or
   // --memory-swap equal to the limit): the kernel kills it. 50 MB is fine.
-  RunResult big = forker({"run", "--rm", "--memory-limit", "100m", "--memory-swap", "100m",
-                          "busybox", "sh", "-c",
+  RunResult big = forker({"run", "--name", "big", "--memory-limit", "100m", "--memory-swap",
+                          "100m", "busybox", "sh", "-c",
                           "x=$(head -c 150000000 /dev/zero | tr '\\0' a); echo survived"},
                          120);
   EXPECT_EQ(big.status, 137) << big.out << big.err;
   EXPECT_EQ(big.out.find("survived"), std::string::npos);
+  EXPECT_EQ(inspect("big")["State"]["OOMKilled"], true);
+  EXPECT_EQ(forker({"rm", "big"}).status, 0);
   RunResult small = forker({"run", "--rm", "--memory-limit", "100m", "--memory-swap", "100m",
                             "busybox", "sh", "-c",
                             "x=$(head -c 50000000 /dev/zero | tr '\\0' a); echo survived"},
