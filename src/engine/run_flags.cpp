@@ -1,6 +1,7 @@
 // The parsers behind `forker run`'s flags and the image config (container_config.hpp), each
 // with docker's rules and an error that names the flag and the value as typed.
 #include <linux/capability.h>
+#include <sys/prctl.h>
 
 #include <algorithm>
 #include <cctype>
@@ -164,7 +165,12 @@ std::vector<std::string> all_capabilities() {
   // the runtime warn on every start.
   if (auto last = linux::read_last_cap(); last && *last + 1 < static_cast<int>(out.size()))
     out.resize(static_cast<size_t>(*last + 1));
-  return out;
+  // And only what we hold in our bounding set: a capability dropped from it (CAP_SYS_RESOURCE
+  // on some hosts) cannot be given to a container, and asking makes capset fail.
+  std::vector<std::string> held;
+  for (size_t cap = 0; cap < out.size(); ++cap)
+    if (prctl(PR_CAPBSET_READ, cap, 0, 0, 0) != 0) held.push_back(out[cap]);
+  return held;
 }
 
 Result<std::string> normalize_capability(std::string_view name) {

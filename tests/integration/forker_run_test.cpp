@@ -408,6 +408,31 @@ TEST_F(ForkerRun, ExitCodesAndBadInput) {
   EXPECT_EQ(count_lines(forker({"ps", "-aq"}).out), 1);
 }
 
+// --privileged: every capability we hold (not more: capset would refuse), no seccomp; and
+// --network host shares our network namespace.
+TEST_F(ForkerRun, PrivilegedAndHostNetwork) {
+  auto status_field = [](const std::string& status, const std::string& key) {
+    auto at = status.find(key + ":\t");
+    return at == std::string::npos ? "" : status.substr(at + key.size() + 2, status.find('\n', at) - at - key.size() - 2);
+  };
+  std::string ours = read_text("/proc/self/status");
+  RunResult r = forker({"run", "--rm", "--privileged", "busybox", "cat", "/proc/self/status"});
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(status_field(r.out, "CapEff"), status_field(ours, "CapBnd"));
+  EXPECT_EQ(status_field(r.out, "Seccomp"), "0");
+  RunResult plain = forker({"run", "--rm", "busybox", "cat", "/proc/self/status"});
+  EXPECT_EQ(status_field(plain.out, "Seccomp"), "2");
+  EXPECT_EQ(status_field(plain.out, "CapEff"), "00000000a80425fb");  // docker's 14
+
+  char host_net[64] = {};
+  ASSERT_GT(::readlink("/proc/self/ns/net", host_net, sizeof host_net - 1), 0);
+  RunResult host = forker({"run", "--rm", "--network", "host", "busybox", "readlink",
+                           "/proc/self/ns/net"});
+  EXPECT_EQ(host.out, std::string(host_net) + "\n") << host.err;
+  RunResult none = forker({"run", "--rm", "busybox", "readlink", "/proc/self/ns/net"});
+  EXPECT_NE(none.out, std::string(host_net) + "\n");
+}
+
 // ---- foreground: a kept container, env, volumes, read-only, user ----
 TEST_F(ForkerRun, ForegroundOptionsSeenInside) {
   std::string vol = dir_ + "/vol";
