@@ -3,6 +3,7 @@
 // container's init, which attaches it inside its own mount namespace.
 #include "engine/engine.hpp"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/stat.h>
@@ -117,13 +118,28 @@ Result<std::string> init_binary() {
   return path;
 }
 
-// Whether memory cgroups can limit swap here (v1 memsw files, v2 memory.swap.max), so that a
-// swap value in config.json is not refused.
+// Whether memory cgroups can limit swap here, so that a swap value in config.json is not
+// refused. v1: the memsw files of the memory hierarchy. v2: memory.swap.max exists in every
+// non-root cgroup when the kernel accounts swap (the root has none): look at a child of the
+// root that has memory files; with none to look at, the memory controller's presence decides
+// (Debian's kernels account swap).
 bool swap_accounting() {
-  return access("/sys/fs/cgroup/memory/memory.memsw.limit_in_bytes", F_OK) == 0 ||
-         access("/sys/fs/cgroup/memory.swap.max", F_OK) == 0 ||
-         access("/sys/fs/cgroup/init.scope/memory.swap.max", F_OK) == 0 ||
-         access("/sys/fs/cgroup/system.slice/memory.swap.max", F_OK) == 0;
+  if (access("/sys/fs/cgroup/memory/memory.memsw.limit_in_bytes", F_OK) == 0) return true;
+  auto controllers = read_file("/sys/fs/cgroup/cgroup.controllers");
+  if (!controllers || controllers->find("memory") == std::string::npos) return false;
+  if (DIR* d = opendir("/sys/fs/cgroup")) {
+    std::optional<bool> seen;
+    while (dirent* e = readdir(d)) {
+      if (e->d_type != DT_DIR || e->d_name[0] == '.') continue;
+      std::string child = std::string("/sys/fs/cgroup/") + e->d_name;
+      if (access((child + "/memory.max").c_str(), F_OK) != 0) continue;
+      seen = access((child + "/memory.swap.max").c_str(), F_OK) == 0;
+      break;
+    }
+    closedir(d);
+    if (seen) return *seen;
+  }
+  return true;
 }
 
 std::vector<std::string> host_environment() {
