@@ -5,18 +5,17 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <sys/file.h>
-#include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <array>
-#include <atomic>
 #include <climits>
 #include <ctime>
 
 #include "core/file.hpp"
 #include "core/log.hpp"
+#include "core/random.hpp"
 #include "core/unique_fd.hpp"
 
 namespace forker::engine {
@@ -101,24 +100,6 @@ bool valid_id(std::string_view id) {
   for (size_t i = 0; i < id.size(); ++i)
     if (!ok_char(id[i], i == 0)) return false;
   return true;
-}
-
-std::string to_hex(const unsigned char* bytes, size_t n) {
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string out;
-  out.reserve(n * 2);
-  for (size_t i = 0; i < n; ++i) {
-    out.push_back(kHex[bytes[i] >> 4]);
-    out.push_back(kHex[bytes[i] & 0xf]);
-  }
-  return out;
-}
-
-uint64_t splitmix64(uint64_t& state) {
-  uint64_t z = (state += 0x9e3779b97f4a7c15ULL);
-  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-  return z ^ (z >> 31);
 }
 
 Result<std::string> read_link(const std::string& path) {
@@ -223,31 +204,7 @@ Result<ExitRecord> parse_exit(std::string_view text) {
   return e;
 }
 
-std::string new_container_id() {
-  unsigned char bytes[32] = {};
-  size_t got = 0;
-  while (got < sizeof bytes) {
-    ssize_t n = ::getrandom(bytes + got, sizeof bytes - got, 0);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      // Only a kernel without getrandom (before 3.17) gets here: ids must still differ between
-      // processes and calls, so mix pid, time and a counter.
-      static std::atomic<uint64_t> counter{0};
-      timespec ts{};
-      ::clock_gettime(CLOCK_REALTIME, &ts);
-      uint64_t state = (static_cast<uint64_t>(::getpid()) << 40) ^
-                       (static_cast<uint64_t>(ts.tv_sec) * 1000000000ULL + ts.tv_nsec) ^
-                       (counter.fetch_add(1) << 20);
-      for (size_t i = 0; i < sizeof bytes; i += 8) {
-        uint64_t v = splitmix64(state);
-        for (size_t k = 0; k < 8; ++k) bytes[i + k] = static_cast<unsigned char>(v >> (8 * k));
-      }
-      break;
-    }
-    got += static_cast<size_t>(n);
-  }
-  return to_hex(bytes, sizeof bytes);
-}
+std::string new_container_id() { return random_hex(32); }
 
 std::string generated_name(std::string_view id) {
   static constexpr std::array<std::string_view, 40> kAdjectives = {

@@ -3,7 +3,6 @@
 
 #include <fcntl.h>
 #include <pwd.h>
-#include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -13,6 +12,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/file.hpp"
+#include "core/random.hpp"
 #include "image/image_config.hpp"
 #include "image/store_files.hpp"
 
@@ -53,30 +53,6 @@ Status make_dir(const std::string& path, mode_t mode) {
   return ok();
 }
 
-std::string random_token() {
-  unsigned char bytes[8] = {};
-  size_t got = 0;
-  while (got < sizeof bytes) {
-    ssize_t n = ::getrandom(bytes + got, sizeof bytes - got, 0);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      // getrandom cannot fail on a 6.x kernel for 8 bytes; pid and time keep names unique anyway.
-      unsigned long long fallback = (static_cast<unsigned long long>(::getpid()) << 32) ^
-                                    static_cast<unsigned long long>(::time(nullptr));
-      for (size_t i = 0; i < sizeof bytes; ++i)
-        bytes[i] = static_cast<unsigned char>(fallback >> (8 * i));
-      break;
-    }
-    got += static_cast<size_t>(n);
-  }
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string out;
-  for (unsigned char b : bytes) {
-    out.push_back(kHex[b >> 4]);
-    out.push_back(kHex[b & 0xf]);
-  }
-  return out;
-}
 
 std::string safe_purpose(std::string_view purpose) {
   std::string out;
@@ -121,7 +97,7 @@ Result<Store> Store::open(const std::string& root_arg) {
   FORKER_TRY(make_dir(root + "/tmp", 0700));
   FORKER_TRY(make_dir(root + "/locks", 0700));
 
-  std::string session = random_token();
+  std::string session = random_hex(8);
   auto session_lock =
       FORKER_TRY(detail::acquire_lock(root + "/locks/session-" + session + ".lock", true));
   Store store(root, ::geteuid() != 0, session,
