@@ -457,13 +457,17 @@ Result<std::optional<json>> build_resources(const RunOptions& o, const ConfigCon
 
 // ---- linux ----
 
-json build_namespaces(const RunOptions& o, const ConfigContext& ctx) {
+json build_namespaces(const ConfigContext& ctx) {
   json ns = json::array({{{"type", "pid"}},
                          {{"type", "ipc"}},
                          {{"type", "uts"}},
                          {{"type", "mount"}},
                          {{"type", "cgroup"}}});
-  if (o.network != "host") ns.push_back({{"type", "network"}});
+  if (ctx.network_mode != "host") {
+    json net = {{"type", "network"}};
+    if (!ctx.netns_path.empty()) net["path"] = ctx.netns_path;  // container:NAME, ns:PATH
+    ns.push_back(std::move(net));
+  }
   if (ctx.rootless) ns.push_back({{"type", "user"}});
   return ns;
 }
@@ -525,7 +529,7 @@ json build_process(const RunOptions& o, const BuiltConfig& out, const ResolvedUs
 
 Result<json> build_linux(const RunOptions& o, const ConfigContext& ctx, const SecurityOpts& sec,
                          const std::vector<std::string>& caps, const std::string& propagation) {
-  json lx = {{"namespaces", build_namespaces(o, ctx)}};
+  json lx = {{"namespaces", build_namespaces(ctx)}};
   if (ctx.rootless) {
     lx["uidMappings"] = json::array({{{"containerID", 0}, {"hostID", ctx.host_uid}, {"size", 1}}});
     lx["gidMappings"] = json::array({{{"containerID", 0}, {"hostID", ctx.host_gid}, {"size", 1}}});
@@ -545,7 +549,8 @@ Result<json> build_linux(const RunOptions& o, const ConfigContext& ctx, const Se
     lx["readonlyPaths"] = {"/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys",
                            "/proc/sysrq-trigger"};
   }
-  if (o.network != "host") {
+  if (ctx.network_mode != "host" && ctx.network_mode != "container" &&
+      ctx.network_mode != "ns") {
     // moby 20.10+: ports below 1024 and ping sockets for every user, in the container's own
     // network namespace only. The kernel refuses a ping range holding gids the user namespace
     // does not map, and rootless maps only 0.
@@ -565,8 +570,6 @@ Result<json> build_linux(const RunOptions& o, const ConfigContext& ctx, const Se
 
 Result<BuiltConfig> build_config(const RunOptions& o, const ImageDefaults& image,
                                  const ConfigContext& ctx) {
-  if (o.network != "none" && o.network != "host")
-    return flag_error("--network", o.network, "not supported (none or host)");
   BuiltConfig out;
   const std::string hostname = FORKER_TRY(build_hostname(o, ctx));
   out.args = FORKER_TRY(build_args(o, image));
@@ -592,7 +595,7 @@ Result<BuiltConfig> build_config(const RunOptions& o, const ImageDefaults& image
       {"annotations", {{"forker.container.name", ctx.name}}},
       {"linux", std::move(linux_section)},
   };
-  out.files = make_container_files(hostname, o.network == "host", ctx.host_resolv_conf);
+  out.files = make_container_files(hostname, ctx.network_mode == "host", ctx.host_resolv_conf);
   return out;
 }
 

@@ -50,6 +50,9 @@ struct ConfigContext {
   bool swap_accounting = true;        // the cgroup can limit swap: docker gives -m an equal
                                       // amount of swap only then
   uint32_t host_uid = 0, host_gid = 0;
+  // container_network.hpp decided these from --network: none | host | bridge | container | ns.
+  std::string network_mode = "none";
+  std::string netns_path;  // container and ns modes: the namespace to join
 };
 
 // Files written into container_dir before the start and bound over /etc/<name>.

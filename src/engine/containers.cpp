@@ -146,7 +146,8 @@ json record_json(const ContainerRecord& r) {
               {"restart_max", r.restart_max},
               {"stop_signal", r.stop_signal},
               {"stop_timeout", r.stop_timeout},
-              {"run_options", r.run_options}};
+              {"run_options", r.run_options},
+              {"network", r.network}};
 }
 
 Result<ContainerRecord> parse_record(std::string_view text) {
@@ -172,6 +173,7 @@ Result<ContainerRecord> parse_record(std::string_view text) {
   f.get("stop_signal", r.stop_signal);
   f.get("stop_timeout", r.stop_timeout);
   if (auto it = j.find("run_options"); it != j.end()) r.run_options = *it;
+  if (auto it = j.find("network"); it != j.end()) r.network = *it;
   if (f.error) return *f.error;
   return r;
 }

@@ -37,6 +37,7 @@ struct ContainerRecord {
   std::string stop_signal = "SIGTERM";
   int stop_timeout = 10;
   nlohmann::json run_options;  // the options as given, for inspect
+  nlohmann::json network;      // NetworkRequest (container_network.hpp): mode, networks, ports
 };
 nlohmann::json record_json(const ContainerRecord& r);
 Result<ContainerRecord> parse_record(std::string_view text);

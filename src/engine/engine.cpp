@@ -74,12 +74,21 @@ Result<runtime::Created> start_container(const runtime::GlobalOptions& rt, Start
   co.bundle = p.dir;
   co.rootfs_mount_fd = root.get();
   auto created = FORKER_TRY(runtime::create_impl(rt, co, /*foreground=*/true));
+  ContainerNetworking networking(p.store_root);
+  if (auto a = networking.attach(p.record, p.network, p.hostname, p.dir, created.child.pid()); !a) {
+    networking.detach(p.record.id);
+    auto _ = runtime::destroy_impl(created.dir, created.state);
+    Error e = std::move(a).error();
+    e.add_context("network of " + p.record.name);
+    return e;
+  }
   trace::Scope start_step("start (open exec.fifo: the init goes on to execve)");
   auto st = start_step.status(runtime::start_impl(created.dir.path(), created.state, created.spec));
   start_step.end();
   trace::stop_recording();  // --explain covers the start; what follows is not ours to list
   if (!st) {
     auto _ = runtime::destroy_impl(created.dir, created.state);
+    networking.detach(p.record.id);
     return std::move(st).error();
   }
   return created;
@@ -187,7 +196,11 @@ Result<Engine> Engine::open(image::Store store) {
 std::variant<int, RunFailure> Engine::run(
     const RunOptions& o, const std::function<void(const std::string& id)>& on_started) {
   if (o.replicas < 1) return RunFailure{make_error("--replicas", "must be at least 1")};
-  if (o.replicas == 1) return run_one(o, o.name, "", 0, on_started);
+  // The network first: a published port already taken fails before anything exists, and
+  // random host ports are chosen once for every replica.
+  auto network = networking().plan(o, containers_);
+  if (!network) return RunFailure{std::move(network).error()};
+  if (o.replicas == 1) return run_one(o, o.name, "", 0, *network, on_started);
   // Replicas: NAME-1..NAME-N, detached; on a failure the ones already started are removed.
   std::string group = o.name;
   if (group.empty()) group = generated_name(new_container_id());
@@ -199,7 +212,7 @@ std::variant<int, RunFailure> Engine::run(
   one.replicas = 1;
   std::vector<std::string> started;
   for (int i = 1; i <= o.replicas; ++i) {
-    auto r = run_one(one, group + "-" + std::to_string(i), group, i,
+    auto r = run_one(one, group + "-" + std::to_string(i), group, i, *network,
                      [&](const std::string& id) { started.push_back(id); });
     if (auto* failure = std::get_if<RunFailure>(&r)) {
       for (const std::string& id : started) {
@@ -216,7 +229,7 @@ std::variant<int, RunFailure> Engine::run(
 
 std::variant<int, RunFailure> Engine::run_one(
     const RunOptions& o, const std::string& wanted_name, const std::string& group, int replica,
-    const std::function<void(const std::string& id)>& on_started) {
+    const NetworkRequest& network, const std::function<void(const std::string& id)>& on_started) {
   auto fail = [](Error e, int code = kExitEngineFailed) { return RunFailure{std::move(e), code}; };
   // --explain: the start's steps, printed to stderr when this returns.
   trace::Session explain(o.explain, STDERR_FILENO);
@@ -293,6 +306,10 @@ std::variant<int, RunFailure> Engine::run_one(
   ctx.swap_accounting = swap_accounting();
   ctx.host_uid = geteuid();
   ctx.host_gid = getegid();
+  ctx.network_mode = network.mode;
+  auto netns = networking().netns_path(network, rt_.root);
+  if (!netns) return fail(std::move(netns).error());
+  ctx.netns_path = *netns;
   auto built = build_config(o, defaults, ctx);
   if (!built) return fail(std::move(built).error());
   if (o.init) {
@@ -345,6 +362,11 @@ std::variant<int, RunFailure> Engine::run_one(
     return fail(make_error("--restart '" + o.restart + "'",
                            "expected no, always, unless-stopped or on-failure[:N]"));
   rec.restart_policy = policy;
+  rec.network = network.to_json();
+  plan.network = network;
+  plan.store_root = store_.root();
+  plan.hostname = built->config.value("hostname", "");
+  undo.push("release addresses", [&] { networking().release(rec); });
   rec.run_options = {{"image", o.image}, {"command", o.command}, {"env", o.env},
                      {"volumes", o.volumes}, {"memory", o.memory}, {"cpus", o.cpus},
                      {"restart", o.restart}, {"read_only", o.read_only},
@@ -430,6 +452,7 @@ std::variant<int, RunFailure> Engine::run_one(
   exit.ignored_sigterm = marker_present(plan.dir, kIgnoredSigterm);
   if (auto d = runtime::destroy_impl(created->dir, created->state); !d)
     log::warn(d.error().message());
+  networking().detach(rec.id);
   undo.commit();
   if (o.remove) {
     if (auto r = remove_record(rec); !r) log::warn(r.error().message());
@@ -441,6 +464,8 @@ std::variant<int, RunFailure> Engine::run_one(
 }
 
 Status Engine::remove_record(const ContainerRecord& r) {
+  networking().detach(r.id);  // normally gone with its exit
+  networking().release(r);
   FORKER_TRY(store_.remove_snapshot(r.id));
   // Volumes made up for this container (-v /path, the image's VOLUME) go with it, as with
   // docker's --rm; named ones stay.

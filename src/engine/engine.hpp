@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "core/error.hpp"
+#include "engine/container_network.hpp"
 #include "engine/containers.hpp"
 #include "engine/log_file.hpp"
 #include "engine/run_options.hpp"
@@ -88,6 +89,12 @@ class Engine {
   Result<std::vector<pid_t>> top(const std::string& name) const;
   Status pause(const std::string& name, bool pause);
 
+  // docker ps's PORTS: "0.0.0.0:8080->80/tcp, ..."; inspect's NetworkSettings (addresses
+  // only while RUNNING) and HostConfig.NetworkMode.
+  std::string ports_text(const ContainerRecord& r) const;
+  nlohmann::json network_settings(const ContainerRecord& r, bool running) const;
+  std::string network_mode_text(const ContainerRecord& r) const;
+
   // Names of members when NAME is a replica group, else {NAME}.
   Result<std::vector<ContainerRecord>> resolve(const std::string& name) const;
 
@@ -96,12 +103,15 @@ class Engine {
   ContainerStore& containers() { return containers_; }
   const ContainerStore& containers() const { return containers_; }
   const runtime::GlobalOptions& runtime_options() const { return rt_; }
+  // Networks and the containers' attachments to them (networks live in the store).
+  ContainerNetworking networking() const { return ContainerNetworking(store_.root()); }
 
  private:
   Engine(image::Store store, ContainerStore containers, runtime::GlobalOptions rt)
       : store_(std::move(store)), containers_(std::move(containers)), rt_(std::move(rt)) {}
   std::variant<int, RunFailure> run_one(const RunOptions& o, const std::string& name,
                                         const std::string& group, int replica,
+                                        const NetworkRequest& network,
                                         const std::function<void(const std::string& id)>& on_started);
   Status remove_record(const ContainerRecord& r);
 

@@ -30,6 +30,9 @@ struct StartPlan {
   std::string upper, work, rootfs;
   bool read_only_bind = false;      // a plain directory with --read-only
   bool rootless = false;
+  NetworkRequest network;  // attached after each create, before the start
+  std::string store_root;  // networks live under it
+  std::string hostname;
   // The root mounted while preparing (users were looked up in it): the first start uses it.
   // Closing a detached mount that was never attached costs an RCU grace period (~10 ms).
   UniqueFd prepared_root;

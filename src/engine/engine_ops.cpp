@@ -196,6 +196,7 @@ Status Engine::stop(const std::string& name, std::optional<int> timeout) {
     if (wait_monitor_gone(t.dir, 10000)) {
       if (oci::read_state(rt_.root, t.view.record.id)) {
         (void)runtime::delete_container(rt_, t.view.record.id, true);
+        networking().detach(t.view.record.id);
         if (!containers_.load_exit(t.view.record.id)) {
           ExitRecord e;
           e.exit_code = 128 + SIGKILL;
@@ -388,7 +389,59 @@ Result<nlohmann::json> Engine::inspect(const std::string& name) const {
   };
   if (config.contains("linux") && config["linux"].contains("resources"))
     j["HostConfig"]["Resources"] = config["linux"]["resources"];
+  j["HostConfig"]["NetworkMode"] = network_mode_text(r);
+  j["NetworkSettings"] = network_settings(r, active(v.state));
   return j;
+}
+
+std::string Engine::network_mode_text(const ContainerRecord& r) const {
+  auto req = NetworkRequest::from_json(r.network);
+  if (!req) return "none";
+  if (req->mode == "bridge") return req->networks.empty() ? "bridge" : req->networks.front();
+  if (req->mode == "container") return "container:" + req->target;
+  if (req->mode == "ns") return "ns:" + req->target;
+  return req->mode;
+}
+
+nlohmann::json Engine::network_settings(const ContainerRecord& r, bool running) const {
+  // docker's shape: addresses of the first network at the top, every network under Networks.
+  nlohmann::json ports = nlohmann::json::object();
+  nlohmann::json out = {{"IPAddress", ""}, {"Gateway", ""}, {"MacAddress", ""},
+                        {"IPPrefixLen", 0}, {"GlobalIPv6Address", ""}, {"Networks", nlohmann::json::object()}};
+  auto req = NetworkRequest::from_json(r.network);
+  if (req)
+    for (const auto& p : req->ports) {
+      std::string key = std::to_string(p.container_port) + "/" + p.protocol;
+      if (!ports.contains(key)) ports[key] = nlohmann::json::array();
+      ports[key].push_back({{"HostIp", p.host_ip.empty() ? "0.0.0.0" : p.host_ip},
+                            {"HostPort", std::to_string(p.host_port)}});
+    }
+  out["Ports"] = ports;
+  if (!running) return out;
+  auto ep = networking().endpoint(r.id);
+  if (!ep) return out;
+  for (const Attachment& a : ep->attachments) {
+    nlohmann::json n = {{"IPAddress", a.address.str()},
+                        {"IPPrefixLen", a.subnet.prefix},
+                        {"Gateway", a.gateway.str()},
+                        {"MacAddress", a.mac},
+                        {"GlobalIPv6Address", a.address6 ? a.address6->str() : ""},
+                        {"Interface", a.interface},
+                        {"HostVeth", a.host_veth}};
+    if (out["IPAddress"] == "")
+      for (const char* k : {"IPAddress", "IPPrefixLen", "Gateway", "MacAddress", "GlobalIPv6Address"})
+        out[k] = n[k];
+    out["Networks"][a.network] = std::move(n);
+  }
+  return out;
+}
+
+std::string Engine::ports_text(const ContainerRecord& r) const {
+  auto req = NetworkRequest::from_json(r.network);
+  if (!req) return "";
+  std::vector<std::string> parts;
+  for (const auto& p : req->ports) parts.push_back(p.str());
+  return join(parts, ", ");
 }
 
 Status Engine::logs(const std::string& name, const LogPrintOptions& o) const {

@@ -132,6 +132,7 @@ class StdioSwap {
     exit.ignored_sigterm = marker_present(plan.dir, kIgnoredSigterm);
     if (auto d = runtime::destroy_impl(created->dir, created->state); !d)
       log::warn(d.error().message());
+    engine.networking().detach(rec.id);  // a replica leaves its published port at once
     bool again = should_restart(rec, exit, plan.dir);
     if (again) ++exit.restart_count;
     (void)engine.containers().save_exit(rec.id, exit);
@@ -148,6 +149,7 @@ class StdioSwap {
     }
   }
   if (rec.auto_remove && !marker_present(plan.dir, kRemoving)) {
+    engine.networking().release(rec);
     (void)engine.store().remove_snapshot(rec.id);
     (void)engine.containers().release_name(rec.name);
   } else {

@@ -39,7 +39,9 @@ struct RunOptions {
   std::vector<std::string> security_opts;  // seccomp=unconfined|PATH, no-new-privileges[:true]
   std::vector<std::string> ulimits;        // nofile=1024:2048
   std::string restart = "no";              // no | on-failure[:N] | always | unless-stopped
-  std::string network = "none";            // none | host (bridge with the networking issue)
+  // bridge (default; "" means it) | none | host | container:NAME | ns:PATH | a network's name
+  std::string network;
+  std::vector<std::string> publish;        // -p [IP:][HOST_PORT:]CONTAINER_PORT[/PROTO]
   std::string stop_signal;                 // --stop-signal; empty: the image's, else SIGTERM
   std::optional<int> stop_timeout;         // --stop-timeout seconds (default 10)
   int replicas = 1;                        // --replicas N

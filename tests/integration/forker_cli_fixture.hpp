@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 
+#include <filesystem>
 #include <set>
 #include <sstream>
 #include <string>
@@ -46,6 +47,12 @@ class ForkerCliTest : public ::testing::Test {
     for (const auto& id : lines(forker({"ps", "-aq", "--no-trunc"}).out)) seen_.insert(id);
     for (const auto& id : seen_) forker({"rm", "-f", id});
     EXPECT_EQ(forker({"ps", "-aq"}).out, "") << "containers left in ps -a";
+    // Networks (forker0 included) and their bridges go with the test's store.
+    for (const auto& e : remove_forker_networks(root_)) ADD_FAILURE() << e;
+    for (const auto& link : forker_links())
+      ADD_FAILURE() << "network link left: " << link;
+    EXPECT_NE(run_cmd({"/usr/sbin/nft", "list", "table", "inet", "forker"}).status, 0)
+        << "nftables table inet forker left";
     for (const auto& id : seen_) {
       auto left = leftovers(dir_, id, "");
       EXPECT_TRUE(left.empty()) << "left behind by " << id << ": " << left.front();
@@ -54,6 +61,17 @@ class ForkerCliTest : public ::testing::Test {
     }
     reap();
     (void)image::remove_tree(dir_);
+  }
+
+  // Links forker makes on the host: bridges forker0 and fk-*, container veths fk<id>.
+  static std::vector<std::string> forker_links() {
+    std::vector<std::string> out;
+    std::error_code ec;
+    for (const auto& e : std::filesystem::directory_iterator("/sys/class/net", ec)) {
+      std::string n = e.path().filename();
+      if (n == "forker0" || n.starts_with("fk")) out.push_back(n);
+    }
+    return out;
   }
 
   static void reap() {

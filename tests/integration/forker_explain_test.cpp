@@ -152,6 +152,7 @@ class ForkerExplain : public ::testing::Test {
     for (const auto& id : lines_of(forker({"ps", "-aq", "--no-trunc"}).out))
       if (!id.empty()) forker({"rm", "-f", id});
     EXPECT_EQ(forker({"ps", "-aq"}).out, "");
+    for (const auto& e : remove_forker_networks(root_)) ADD_FAILURE() << e;
     for (const auto& short_id : short_ids_) {
       auto left = leftovers(dir_, short_id, "");
       EXPECT_TRUE(left.empty()) << "left behind by " << short_id << ": " << left.front();
@@ -208,7 +209,8 @@ TEST_F(ForkerExplain, StepsMatchWhatTheKernelShowsInside) {
   std::vector<std::string> top;
   for (const auto& l : e.lines)
     if (l.depth == 0) top.push_back(l.text.substr(0, l.text.find(' ')));
-  std::vector<std::string> want = {"prepare", "create", "init", "wait", "start", "exec"};
+  std::vector<std::string> want = {"prepare", "create", "init", "wait", "network:", "start",
+                                   "exec"};
   EXPECT_EQ(top, want) << r.err;
 
   // Mounts: every target the init mounted (after the rootfs step began, before pivot_root they

@@ -87,7 +87,11 @@ class ForkerImageCli : public ::testing::Test {
     dir_ = tmpl;
     root_ = dir_ + "/store";
   }
-  void TearDown() override { (void)image::remove_tree(dir_); }
+  void TearDown() override {
+    if (!dir_.empty())
+      for (const auto& e : remove_forker_networks(root_)) ADD_FAILURE() << e;
+    (void)image::remove_tree(dir_);
+  }
 
   RunResult forker(const std::vector<std::string>& args, const std::string& root = "",
                    const std::string& stdin_text = "") {

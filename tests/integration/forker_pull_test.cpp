@@ -55,6 +55,8 @@ class ForkerPull : public ::testing::Test {
     storage_ = dir_ + "/storage";
   }
   void TearDown() override {
+    if (!storage_.empty())
+      for (const auto& e : remove_forker_networks(storage_)) ADD_FAILURE() << e;
     if (!mounted_.empty()) ::umount2(mounted_.c_str(), MNT_DETACH);
     if (!dir_.empty()) (void)image::remove_tree(dir_);
   }

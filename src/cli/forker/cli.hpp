@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "core/error.hpp"
+#include "engine/engine.hpp"
 #include "image/store.hpp"
 
 namespace forker::cli {
@@ -33,6 +34,7 @@ class Actions {
 // Prints "forker: <message>" to stderr; returns the exit status 1.
 int fail(const Error& e);
 Result<image::Store> open_store(const Globals& g);
+Result<engine::Engine> open_engine(const Globals& g);
 
 // One group per file: image_commands.cpp, system_commands.cpp (pull/login join later).
 void register_image_commands(CLI::App& app, Globals& g, Actions& actions);
@@ -40,6 +42,8 @@ void register_system_commands(CLI::App& app, Globals& g, Actions& actions);
 void register_registry_commands(CLI::App& app, Globals& g, Actions& actions);
 void register_container_commands(CLI::App& app, Globals& g, Actions& actions);
 void register_stats_commands(CLI::App& app, Globals& g, Actions& actions);
+// network create/ls/inspect/rm and port.
+void register_network_commands(CLI::App& app, Globals& g, Actions& actions);
 // Walks APP when it runs: register it after the others or before, the script has them all.
 void register_completion_commands(CLI::App& app, Globals& g, Actions& actions);
 

@@ -16,17 +16,17 @@
 
 namespace forker::cli {
 
+Result<engine::Engine> open_engine(const Globals& g) {
+  auto store = FORKER_TRY(open_store(g));
+  return engine::Engine::open(std::move(store));
+}
+
 namespace {
 
 using engine::ContainerState;
 using engine::ContainerView;
 using engine::Engine;
 using json = nlohmann::json;
-
-Result<Engine> open_engine(const Globals& g) {
-  auto store = FORKER_TRY(open_store(g));
-  return Engine::open(std::move(store));
-}
 
 // One line, docker's exit code for `run`/`exec` failures.
 int fail_with(const engine::RunFailure& f) {
@@ -133,7 +133,11 @@ std::string local_time_text(const std::string& rfc3339) {
   return buf;
 }
 
-engine::TemplateRow ps_row(const ContainerView& v, bool no_trunc) {
+bool running(const ContainerView& v) {
+  return v.state == ContainerState::kRunning || v.state == ContainerState::kPaused;
+}
+
+engine::TemplateRow ps_row(const ContainerView& v, bool no_trunc, const std::string& ports) {
   const auto& r = v.record;
   auto created = parse_rfc3339(r.created);
   return {{"ID", no_trunc ? r.id : r.id.substr(0, 12)},
@@ -144,16 +148,18 @@ engine::TemplateRow ps_row(const ContainerView& v, bool no_trunc) {
           {"RunningFor", created ? human_duration(std::time(nullptr) - *created) + " ago" : ""},
           {"Status", status_text(v)},
           {"State", engine::state_name(v.state)},
-          {"Ports", ""},   // no published ports yet (networking: issue 8)
+          {"Ports", ports},
           {"Labels", ""},  // no --label yet
           {"Group", r.group}};
 }
 
-int print_ps_template(const std::vector<ContainerView>& views, const PsArgs& a) {
+int print_ps_template(const engine::Engine& eng, const std::vector<ContainerView>& views,
+                      const PsArgs& a) {
   auto t = engine::GoTemplate::parse(a.format, kPsFields);
   if (!t) return fail(t.error());
   std::vector<engine::TemplateRow> rows;
-  for (const auto& v : views) rows.push_back(ps_row(v, a.no_trunc));
+  for (const auto& v : views)
+    rows.push_back(ps_row(v, a.no_trunc, running(v) ? eng.ports_text(v.record) : ""));
   std::fputs(t->render(rows).c_str(), stdout);
   return 0;
 }
@@ -168,20 +174,20 @@ int run_ps(const Globals& g, const PsArgs& a) {
       std::printf("%s\n", a.no_trunc ? v.record.id.c_str() : v.record.id.substr(0, 12).c_str());
     return 0;
   }
-  if (a.format != "table" && a.format != "json") return print_ps_template(*views, a);
+  if (a.format != "table" && a.format != "json") return print_ps_template(*eng, *views, a);
   if (a.format == "json") {
     for (const auto& v : *views) {
       json j = {{"ID", v.record.id},         {"Names", v.record.name},
                 {"Image", v.record.image},   {"Command", join(v.record.args, " ")},
                 {"CreatedAt", v.record.created}, {"State", engine::state_name(v.state)},
                 {"Status", status_text(v)},  {"Group", v.record.group},
-                {"Pid", v.pid}};
+                {"Pid", v.pid}, {"Ports", running(v) ? eng->ports_text(v.record) : ""}};
       std::printf("%s\n", j.dump().c_str());
     }
     return 0;
   }
-  std::printf("%-12s  %-24s  %-22s  %-14s  %-28s  %s\n", "CONTAINER ID", "IMAGE", "COMMAND",
-              "CREATED", "STATUS", "NAMES");
+  std::printf("%-12s  %-24s  %-22s  %-14s  %-28s  %-24s  %s\n", "CONTAINER ID", "IMAGE",
+              "COMMAND", "CREATED", "STATUS", "PORTS", "NAMES");
   for (const auto& v : *views) {
     std::string created = "";
     std::tm tm{};
@@ -189,9 +195,11 @@ int run_ps(const Globals& g, const PsArgs& a) {
       created = human_duration(std::time(nullptr) - timegm(&tm)) + " ago";
     std::string names = v.record.name;
     if (!v.record.group.empty()) names += " (group " + v.record.group + ")";
-    std::printf("%-12s  %-24s  %-22s  %-14s  %-28s  %s\n", v.record.id.substr(0, 12).c_str(),
-                v.record.image.substr(0, 24).c_str(), command_text(v.record.args).c_str(),
-                created.c_str(), status_text(v).c_str(), names.c_str());
+    std::string ports = running(v) ? eng->ports_text(v.record) : "";
+    std::printf("%-12s  %-24s  %-22s  %-14s  %-28s  %-24s  %s\n",
+                v.record.id.substr(0, 12).c_str(), v.record.image.substr(0, 24).c_str(),
+                command_text(v.record.args).c_str(), created.c_str(), status_text(v).c_str(),
+                ports.c_str(), names.c_str());
   }
   return 0;
 }
@@ -256,8 +264,11 @@ void register_container_commands(CLI::App& app, Globals& g, Actions& actions) {
   run->add_option("--ulimit", o.ulimits, "NAME=SOFT[:HARD]")->allow_extra_args(false);
   run->add_flag("--init", o.init, "run a reaper as PID 1 that forwards signals");
   run->add_option("--restart", o.restart, "no, on-failure[:N], always, unless-stopped");
-  run->add_option("--network,--net", o.network, "none or host")
-      ->check(CLI::IsMember({"none", "host"}));
+  run->add_option("--network,--net", o.network,
+                  "bridge (default), none, host, container:NAME, ns:PATH, or a network's name");
+  run->add_option("-p,--publish", o.publish,
+                  "[IP:][HOST_PORT:]CONTAINER_PORT[/tcp|udp], ranges as 8000-8002:80-82")
+      ->allow_extra_args(false);
   run->add_option("--stop-signal", o.stop_signal, "signal that stops the container");
   run->add_option("--stop-timeout", o.stop_timeout, "seconds before stop kills");
   run->add_option("--replicas", o.replicas, "run N copies NAME-1..NAME-N (detached)")

@@ -47,6 +47,7 @@ int main(int argc, char** argv) {
   register_registry_commands(app, globals, actions);
   register_container_commands(app, globals, actions);
   register_stats_commands(app, globals, actions);
+  register_network_commands(app, globals, actions);
   register_completion_commands(app, globals, actions);
   try {
     app.parse(argc, argv);

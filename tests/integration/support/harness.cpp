@@ -216,4 +216,22 @@ std::vector<std::string> leftovers(const std::string& path_part, const std::stri
   return out;
 }
 
+std::vector<std::string> remove_forker_networks(const std::string& storage_root) {
+  std::vector<std::string> errors;
+  RunResult ls = run_cmd({FORKER_CLI_BIN, "--storage-root", storage_root, "network", "ls", "-q"});
+  std::istringstream in(ls.out);
+  for (std::string name; std::getline(in, name);) {
+    if (name.empty()) continue;
+    RunResult rm =
+        run_cmd({FORKER_CLI_BIN, "--storage-root", storage_root, "network", "rm", name});
+    if (rm.status != 0) errors.push_back("network rm " + name + ": " + rm.err);
+  }
+  return errors;
+}
+
+namespace {
+// Before any test runs (static initialisation of the test binary).
+const bool kDefaultSubnetSet = ::setenv("FORKER_DEFAULT_SUBNET", kTestDefaultSubnet, 1) == 0;
+}  // namespace
+
 }  // namespace forker::test

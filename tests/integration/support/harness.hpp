@@ -76,6 +76,14 @@ class ContainerTest : public ::testing::Test {
 std::vector<std::string> leftovers(const std::string& path_part, const std::string& name_part,
                                    const std::string& root);
 
+// `forker network rm` of every network in the store at STORAGE_ROOT (forker0 included), so
+// that no bridge outlives a test's store; the error lines of any that failed.
+std::vector<std::string> remove_forker_networks(const std::string& storage_root);
+
+// Every test's `forker` runs put the default network on this subnet (FORKER_DEFAULT_SUBNET,
+// set for the whole test binary), which no host here uses.
+inline constexpr const char* kTestDefaultSubnet = "10.213.7.0/24";
+
 // Skips the test when not root.
 #define REQUIRE_ROOT()                                         \
   do {                                                         \

@@ -877,8 +877,8 @@ TEST(BuildConfig, Rootless) {
 
 TEST(BuildConfig, NetworkModes) {
   RunOptions o = options();
-  o.network = "host";
   ConfigContext ctx = context();
+  ctx.network_mode = "host";
   ctx.host_resolv_conf = "nameserver 127.0.0.53\noptions edns0\n";
   const BuiltConfig b = build(o, {}, ctx);
   const oci::Spec s = runtime_view(b);
@@ -886,8 +886,20 @@ TEST(BuildConfig, NetworkModes) {
   EXPECT_THAT(namespace_types(s), Contains("uts"));
   EXPECT_TRUE(s.linux.sysctl.empty());
   EXPECT_EQ(b.files.resolv_conf, ctx.host_resolv_conf);  // the host's resolver is reachable
-  o.network = "bridge";
-  EXPECT_EQ(build_error(o), "--network 'bridge': not supported (none or host)");
+  // container:NAME and ns:PATH join a namespace by path; its sysctls are not ours to set.
+  ctx.network_mode = "container";
+  ctx.netns_path = "/proc/42/ns/net";
+  const oci::Spec joined = runtime_view(build(o, {}, ctx));
+  ASSERT_THAT(namespace_types(joined), Contains("network"));
+  for (const auto& n : joined.linux.namespaces) {
+    if (n.type == "network") { EXPECT_EQ(n.path, "/proc/42/ns/net"); }
+  }
+  EXPECT_TRUE(joined.linux.sysctl.empty());
+  ctx.network_mode = "bridge";
+  ctx.netns_path.clear();
+  const oci::Spec bridged = runtime_view(build(o, {}, ctx));
+  EXPECT_EQ(bridged.linux.sysctl.at("net.ipv4.ip_unprivileged_port_start"), "0");
+  EXPECT_NE(build(o, {}, ctx).files.resolv_conf.find("nameserver"), std::string::npos);
 }
 
 TEST(BuildConfig, EtcFiles) {

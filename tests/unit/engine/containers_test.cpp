@@ -116,9 +116,9 @@ TEST(ContainerRecordJson, UsesSnakeCaseKeys) {
   json j = record_json(full_record());
   for (const char* key : {"id", "name", "image", "image_id", "rootfs_dir", "args", "created",
                           "group", "replica", "auto_remove", "detached", "tty", "restart_policy",
-                          "restart_max", "stop_signal", "stop_timeout", "run_options"})
+                          "restart_max", "stop_signal", "stop_timeout", "run_options", "network"})
     EXPECT_TRUE(j.contains(key)) << key;
-  EXPECT_EQ(j.size(), 17u);
+  EXPECT_EQ(j.size(), 18u);
 }
 
 TEST(ContainerRecordJson, MissingFieldsTakeDefaults) {
