@@ -257,7 +257,7 @@ if w != "direct/direct":
           "wrapper; `true` is /bin/true through it (the method's floor).")
 if kv.get("ulimits"):
     print(f"- podman gets `{kv['ulimits']}`: its default limits are above this host's hard limits and crun may not raise them.")
-print("- Both with `--network none`: forker has no networks yet.")
+print("- Both with `--network none`, so that this compares the container start itself; `bench/net.sh` measures what bridge networking adds.")
 EOF
 ((QUICK)) || cp "$OUT/report.md" "$BENCH/results/cli-run-latest.md"
 cat "$OUT/report.md"

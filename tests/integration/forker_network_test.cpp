@@ -183,6 +183,38 @@ TEST_F(ForkerNetwork, PeersByNameOnAUserNetwork) {
   EXPECT_NE(rm.err.find("in use"), std::string::npos) << rm.err;
 }
 
+// A network with an IPv6 subnet too: each container gets both addresses, and a peer answers
+// on its IPv6 one.
+TEST_F(ForkerNetwork, DualStackNetwork) {
+  RunResult c = forker({"network", "create", "--subnet", "10.213.10.0/24", "--subnet",
+                        "fd00:213:10::/64", "fkt-v6"});
+  ASSERT_EQ(c.status, 0) << c.err;
+  RunResult ni = forker({"network", "inspect", "fkt-v6"});
+  ASSERT_EQ(ni.status, 0) << ni.err;
+  json net = json::parse(ni.out)[0];
+  EXPECT_EQ(net["EnableIPv6"], true);
+  EXPECT_EQ(net["IPAM"]["Config"][1]["Subnet"], "fd00:213:10::/64");
+  std::vector<std::string> args = {"--name", "web6", "--network", "fkt-v6"};
+  auto h = httpd(80, "over-ipv6");
+  args.insert(args.end(), h.begin(), h.end());
+  run_detached(args);
+  ASSERT_TRUE(wait_running("web6"));
+  std::string v6 = inspect("web6")["NetworkSettings"]["GlobalIPv6Address"];
+  ASSERT_TRUE(v6.starts_with("fd00:213:10::")) << v6;
+  RunResult get;
+  for (int i = 0; i < 50; ++i) {
+    get = forker({"run", "--rm", "--network", "fkt-v6", "busybox", "sh", "-c",
+                  "ip -6 route | grep default; wget -qO- http://[" + v6 + "]/"});
+    if (get.status == 0) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  ASSERT_EQ(get.status, 0) << get.out << get.err;
+  auto l = lines(get.out);
+  ASSERT_EQ(l.size(), 2u) << get.out;
+  EXPECT_TRUE(l[0].starts_with("default via fd00:213:10::1 dev eth0")) << l[0];
+  EXPECT_EQ(l[1], "over-ipv6");
+}
+
 // -p: from 127.0.0.1 on the host (one port on 127.0.0.1 only, one on every address), from a
 // client namespace through the host's address, and a random host port shown by `port`/`ps`.
 TEST_F(ForkerNetwork, PublishedPorts) {

@@ -49,13 +49,29 @@ void register_network_commands(CLI::App& app, Globals& g, Actions& actions) {
   network->require_subcommand(1);
 
   auto co = std::make_shared<net::NetworkCreateOptions>();
+  auto subnets = std::make_shared<std::vector<std::string>>();
+  auto gateways = std::make_shared<std::vector<std::string>>();
   CLI::App* create = network->add_subcommand("create", "Create a bridge network");
-  create->add_option("--subnet", co->subnet, "CIDR (default: a free 10.x.0.0/16)");
-  create->add_option("--gateway", co->gateway, "the bridge's address (default: the first)");
+  create->add_option("--subnet", *subnets,
+                     "CIDR, IPv4 and/or IPv6 (default: a free 10.x.0.0/16)")
+      ->allow_extra_args(false);
+  create->add_option("--gateway", *gateways, "the bridge's address per subnet (default: the first)")
+      ->allow_extra_args(false);
   create->add_flag("--internal", co->internal, "no traffic to or from the outside");
-  create->add_flag("--ipv6", co->ipv6, "IPv6 addresses as well");
+  create->add_flag("--ipv6", co->ipv6, "IPv6 addresses as well (a random ULA /64 unless given)");
   create->add_option("name", co->name, "network name")->required();
-  actions.add(create, [&g, co] {
+  actions.add(create, [&g, co, subnets, gateways] {
+    // docker's --subnet and --gateway take either family; each gateway goes with the subnet
+    // of its family.
+    for (const auto& s : *subnets) {
+      bool v6 = s.find(':') != std::string::npos;
+      std::string& slot = v6 ? co->subnet6 : co->subnet;
+      if (!slot.empty()) return fail(Error{"--subnet " + s + ": one subnet per address family"});
+      slot = s;
+      if (v6) co->ipv6 = true;
+    }
+    for (const auto& gw : *gateways)
+      (gw.find(':') != std::string::npos ? co->gateway6 : co->gateway) = gw;
     auto eng = open_engine(g);
     if (!eng) return fail(eng.error());
     auto n = eng->networking().create_network(*co);
