@@ -11,6 +11,7 @@ packages=(g++ cmake make pkg-config libseccomp-dev libcap-dev nlohmann-json3-dev
           nettle-dev libacl1-dev libxml2-dev libicu-dev liblzma-dev libzstd-dev liblz4-dev
           libbz2-dev zlib1g-dev  # the static archives that libarchive's static link needs
           libmnl-dev libnftables-dev nftables  # networking: netlink, the nftables table (nft: tests)
+          slirp4netns  # rootless networking (--network slirp4netns)
           skopeo umoci docker-registry apache2-utils zstd bc curl  # image tests and bench/pull.sh
           podman containerd bsdutils iproute2 procps uidmap passwd util-linux  # engines and tools the tests drive
           tmux)  # a real terminal for forker_tty_test (run -it, exec -it)

@@ -596,6 +596,10 @@ Result<BuiltConfig> build_config(const RunOptions& o, const ImageDefaults& image
       {"linux", std::move(linux_section)},
   };
   out.files = make_container_files(hostname, ctx.network_mode == "host", ctx.host_resolv_conf);
+  // slirp4netns answers DNS on 10.0.2.3 and forwards to the host's resolver, loopback ones
+  // included: first, as podman puts it.
+  if (ctx.network_mode == "slirp4netns")
+    out.files.resolv_conf = "nameserver 10.0.2.3\n" + out.files.resolv_conf;
   return out;
 }
 

@@ -8,6 +8,8 @@
 #include <algorithm>
 #include <array>
 #include <cstdio>
+#include <cstdlib>
+#include <cstring>
 #include <map>
 #include <set>
 
@@ -21,6 +23,7 @@
 #include "net/netlink.hpp"
 #include "net/nft_ruleset.hpp"
 #include "net/nftables.hpp"
+#include "net/slirp4netns.hpp"
 #include "net/sysctl.hpp"
 #include "oci/state.hpp"
 
@@ -67,6 +70,24 @@ Result<std::optional<net::IpAddress>> optional_address(const json& j, const char
   auto it = j.find(key);
   if (it == j.end() || it->is_null()) return std::optional<net::IpAddress>();
   return std::optional<net::IpAddress>(FORKER_TRY(net::IpAddress::parse(it->get<std::string>())));
+}
+
+// Why slirp4netns cannot run here, or "" when it can: it opens /dev/net/tun inside the
+// container's user namespace, with the caller's own permissions on the node.
+std::string slirp_unavailable() {
+  if (net::find_slirp4netns().empty()) return "slirp4netns is not installed (Debian: slirp4netns)";
+  if (access("/dev/net/tun", R_OK | W_OK) != 0)
+    return "/dev/net/tun: " + std::string(std::strerror(errno)) + " for uid " +
+           std::to_string(getuid()) + " (udev makes it mode 0666)";
+  return "";
+}
+
+// The slirp4netns processes this process started, by container id, with the write end of their
+// exit fd: closing it ends one. Held until detach() here, or until this process (the
+// container's waiter: the monitor or a foreground `forker run`) exits.
+std::map<std::string, std::pair<pid_t, UniqueFd>>& own_slirps() {
+  static std::map<std::string, std::pair<pid_t, UniqueFd>> slirps;
+  return slirps;
 }
 
 // Two host addresses overlap when either is "every address" or they are equal.
@@ -116,9 +137,11 @@ json Endpoint::to_json() const {
                     {"host_veth", a.host_veth}});
   json ports_json = json::array();
   for (const auto& p : ports) ports_json.push_back(p.to_json());
-  return {{"container_id", container_id}, {"name", name},       {"group", group},
-          {"hostname", hostname},         {"hosts_file", hosts_file}, {"attachments", atts},
-          {"ports", ports_json}};
+  json j = {{"container_id", container_id}, {"name", name},       {"group", group},
+            {"hostname", hostname},         {"hosts_file", hosts_file}, {"attachments", atts},
+            {"ports", ports_json}};
+  if (slirp_pid > 0) j["slirp4netns"] = {{"pid", slirp_pid}, {"api_socket", api_socket}};
+  return j;
 }
 
 Result<Endpoint> Endpoint::from_json(const json& j) {
@@ -146,6 +169,10 @@ Result<Endpoint> Endpoint::from_json(const json& j) {
     }
     for (const auto& p : j.value("ports", json::array()))
       e.ports.push_back(FORKER_TRY(net::PortMapping::from_json(p)));
+    if (auto s = j.find("slirp4netns"); s != j.end() && s->is_object()) {
+      e.slirp_pid = s->value("pid", 0);
+      e.api_socket = s->value("api_socket", "");
+    }
   } catch (const json::exception& ex) {
     return Error{std::string("endpoint: ") + ex.what()};
   }
@@ -189,6 +216,13 @@ std::string render_hosts(const Endpoint& self, const std::vector<Endpoint>& all)
 ContainerNetworking::ContainerNetworking(std::string store_root, std::string state_root)
     : store_root_(std::move(store_root)), state_root_(std::move(state_root)) {}
 
+std::string ContainerNetworking::default_state_root() {
+  if (geteuid() == 0) return "/run/forker-network";
+  const char* xdg = std::getenv("XDG_RUNTIME_DIR");
+  if (xdg && *xdg) return std::string(xdg) + "/forker-network";
+  return "/tmp/forker-network-" + std::to_string(geteuid());
+}
+
 Result<net::NetworkStore> ContainerNetworking::store() const {
   return net::NetworkStore::open(store_root_ + "/networks");
 }
@@ -213,7 +247,16 @@ Result<NetworkRequest> ContainerNetworking::plan(const RunOptions& o,
   NetworkRequest r;
   const std::string& n = o.network;
   if (n.empty() && geteuid() != 0) {
-    r.mode = "none";  // rootless: no bridge without privileges (slirp4netns: roadmap)
+    // Rootless: no bridge without privileges; user-mode networking when it can run here.
+    std::string why = slirp_unavailable();
+    r.mode = why.empty() ? "slirp4netns" : "none";
+    if (!why.empty() && !o.publish.empty())
+      return net_error("-p", "port publishing without privileges needs slirp4netns: " + why);
+    if (!why.empty()) log::debug("network none: " + why);
+  } else if (n == "slirp4netns") {
+    if (std::string why = slirp_unavailable(); !why.empty())
+      return net_error("--network slirp4netns", why);
+    r.mode = n;
   } else if (n.empty() || n == "bridge" || n == "default") {
     r.mode = "bridge";
     r.networks = {net::kDefaultNetwork};
@@ -243,8 +286,9 @@ Result<NetworkRequest> ContainerNetworking::plan(const RunOptions& o,
       log::warn("published ports are discarded when using host network mode");
       return r;
     }
-    if (r.mode != "bridge")
-      return net_error("-p", "port publishing needs a bridge network, not --network " + o.network);
+    if (r.mode != "bridge" && r.mode != "slirp4netns")
+      return net_error("-p", "port publishing needs a bridge or slirp4netns network, not "
+                             "--network " + o.network);
   }
   std::vector<net::PortMapping> taken;
   for (const Endpoint& e : endpoints())
@@ -354,6 +398,7 @@ Status ContainerNetworking::bring_up(const net::NetworkConfig& n) {
 Status ContainerNetworking::attach(const ContainerRecord& rec, const NetworkRequest& r,
                                    const std::string& hostname, const std::string& container_dir,
                                    pid_t pid) {
+  if (r.mode == "slirp4netns") return attach_slirp(rec, r, hostname, container_dir, pid);
   if (r.mode != "bridge") return ok();
   trace::Scope step("network: " + join(r.networks, ", "));
   auto s = FORKER_TRY(store());
@@ -424,9 +469,70 @@ Status ContainerNetworking::attach(const ContainerRecord& rec, const NetworkRequ
   return ok();
 }
 
+Status ContainerNetworking::attach_slirp(const ContainerRecord& rec, const NetworkRequest& r,
+                                         const std::string& hostname,
+                                         const std::string& container_dir, pid_t pid) {
+  trace::Scope step(std::string("network: slirp4netns, ") + net::kSlirpInterface + " " +
+                    net::kSlirpGuestAddress + "/24");
+  const std::string program = net::find_slirp4netns();
+  if (program.empty()) return net_error("--network slirp4netns", slirp_unavailable());
+  const std::string dir = state_root_ + "/slirp";
+  FORKER_TRY(mkdir_all(dir, 0700));
+  // 12 characters of the id: a socket path has room for 107 bytes, XDG_RUNTIME_DIR included.
+  const std::string sock = dir + "/" + rec.id.substr(0, 12) + ".sock";
+  const std::string log_path = dir + "/" + rec.id.substr(0, 12) + ".log";
+  (void)unlink(sock.c_str());  // left by a slirp4netns killed with its waiter
+  (void)unlink(log_path.c_str());
+  UndoStack undo;
+  undo.push("remove slirp4netns files", [sock, log_path] {
+    (void)unlink(sock.c_str());
+    (void)unlink(log_path.c_str());
+  });
+  net::SlirpOptions so;
+  so.pid = pid;
+  so.api_socket = sock;
+  auto slirp = FORKER_TRY(net::Slirp4netns::start(program, so, log_path));
+  for (const net::PortMapping& m : r.ports) {
+    trace::Scope port_step("slirp4netns add_hostfwd " + m.str());
+    FORKER_TRY(net::slirp_add_hostfwd(sock, m));
+  }
+
+  Endpoint ep;
+  ep.container_id = rec.id;
+  ep.name = rec.name;
+  ep.group = rec.group;
+  ep.hostname = hostname;
+  ep.hosts_file = container_dir + "/hosts";
+  ep.ports = r.ports;
+  ep.slirp_pid = slirp.pid();
+  ep.api_socket = sock;
+  // No rebuild(): the container has no address peers could reach, and no nftables rule.
+  auto held = FORKER_TRY(lock());
+  FORKER_TRY(mkdir_all(state_root_ + "/endpoints", 0700));
+  const std::string file = state_root_ + "/endpoints/" + rec.id + ".json";
+  FORKER_TRY(write_file_replace(file, ep.to_json().dump(), 0600, false));
+  auto& own = own_slirps()[rec.id];
+  own.first = slirp.release(own.second);
+  undo.commit();
+  return ok();
+}
+
 void ContainerNetworking::detach(const std::string& container_id) {
+  // Ours: closing its exit fd ends it, and it is reaped here.
+  bool ours = false;
+  if (auto it = own_slirps().find(container_id); it != own_slirps().end()) {
+    net::stop_slirp4netns(it->second.first, std::move(it->second.second));
+    own_slirps().erase(it);
+    ours = true;
+  }
   auto ep = endpoint(container_id);
   if (!ep) return;
+  if (ep->slirp_pid > 0) {
+    if (!ours) net::stop_slirp4netns(ep->slirp_pid);  // another process's: by pid, checked
+    (void)unlink(ep->api_socket.c_str());
+    if (ep->api_socket.ends_with(".sock"))
+      (void)unlink((ep->api_socket.substr(0, ep->api_socket.size() - 5) + ".log").c_str());
+  }
   if (auto nl = net::Netlink::open())
     for (const Attachment& a : ep->attachments)
       if (auto d = nl->delete_link(a.host_veth); !d) log::warn(d.error().message());

@@ -2,10 +2,11 @@
 // created, and kept in container.json), and its live attachment while it runs.
 //
 // Live state is machine-wide and lives in /run/forker-network (tmpfs, so it goes with the
-// bridges and rules at a reboot):
+// bridges and rules at a reboot; rootless: $XDG_RUNTIME_DIR/forker-network, the user's own):
 //   networks/<bridge>.json    a network whose bridge is up on this boot
 //   endpoints/<id>.json       a running container's addresses, veths and published ports
 //   ruleset.nft               the last ruleset applied to table inet forker
+//   slirp/<id12>.sock, .log   slirp4netns's API socket and output (--network slirp4netns)
 // The nftables table and every container's /etc/hosts are rebuilt from these files whenever
 // one of them changes: no daemon holds the state.
 #pragma once
@@ -29,7 +30,7 @@
 namespace forker::engine {
 
 struct NetworkRequest {
-  std::string mode = "none";            // none | host | bridge | container | ns
+  std::string mode = "none";            // none | host | bridge | slirp4netns | container | ns
   std::vector<std::string> networks;    // bridge: network names; the first has the default route
   std::string target;                   // container: the target's id; ns: the namespace's path
   std::vector<net::PortMapping> ports;  // -p, host ports resolved
@@ -53,6 +54,8 @@ struct Endpoint {
   std::string hosts_file;  // the container's /etc/hosts on the host (bound into it)
   std::vector<Attachment> attachments;
   std::vector<net::PortMapping> ports;
+  pid_t slirp_pid = 0;     // slirp4netns mode: its process and API socket
+  std::string api_socket;
   nlohmann::json to_json() const;
   static Result<Endpoint> from_json(const nlohmann::json& j);
 };
@@ -65,7 +68,10 @@ class ContainerNetworking {
  public:
   // Networks are kept under STORE_ROOT/networks; live state under STATE_ROOT.
   explicit ContainerNetworking(std::string store_root,
-                               std::string state_root = "/run/forker-network");
+                               std::string state_root = default_state_root());
+  // /run/forker-network for root; else $XDG_RUNTIME_DIR/forker-network, or
+  // /tmp/forker-network-UID without XDG_RUNTIME_DIR.
+  static std::string default_state_root();
 
   // --network and -p, checked before anything is created: named networks exist, published
   // ports are free on the host and not published by another container (REPLICA_GROUP's own
@@ -76,8 +82,8 @@ class ContainerNetworking {
   Result<std::string> netns_path(const NetworkRequest& r, const std::string& runtime_root) const;
 
   // After the container's init exists (in its own network namespace, PID), before it execs:
-  // veths into its namespace, addresses, routes, then hosts files and the ruleset. On failure
-  // nothing of it is left.
+  // veths into its namespace, addresses, routes, then hosts files and the ruleset; or a
+  // slirp4netns child of this process, which exits with it. On failure nothing of it is left.
   Status attach(const ContainerRecord& rec, const NetworkRequest& r, const std::string& hostname,
                 const std::string& container_dir, pid_t pid);
   // After the container's exit: its veths, its endpoint, its place in peers' hosts files and in
@@ -108,6 +114,9 @@ class ContainerNetworking {
   Status reclaim_stale_bridge(net::Netlink& nl, const std::string& bridge);
   // Rewrites hosts files and the ruleset from the live state (the caller holds the lock).
   Status rebuild();
+  // attach() for --network slirp4netns.
+  Status attach_slirp(const ContainerRecord& rec, const NetworkRequest& r,
+                      const std::string& hostname, const std::string& container_dir, pid_t pid);
 
   std::string store_root_, state_root_;
 };

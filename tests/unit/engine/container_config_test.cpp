@@ -895,8 +895,10 @@ TEST(BuildConfig, NetworkModes) {
     if (n.type == "network") { EXPECT_EQ(n.path, "/proc/42/ns/net"); }
   }
   EXPECT_TRUE(joined.linux.sysctl.empty());
-  ctx.network_mode = "bridge";
+  ctx.network_mode = "slirp4netns";
   ctx.netns_path.clear();
+  EXPECT_TRUE(build(o, {}, ctx).files.resolv_conf.starts_with("nameserver 10.0.2.3\n"));
+  ctx.network_mode = "bridge";
   const oci::Spec bridged = runtime_view(build(o, {}, ctx));
   EXPECT_EQ(bridged.linux.sysctl.at("net.ipv4.ip_unprivileged_port_start"), "0");
   EXPECT_NE(build(o, {}, ctx).files.resolv_conf.find("nameserver"), std::string::npos);
