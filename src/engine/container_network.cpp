@@ -395,6 +395,82 @@ Status ContainerNetworking::bring_up(const net::NetworkConfig& n) {
   return ok();
 }
 
+// The container's namespace and netlink sockets on both sides of its veths.
+struct ContainerNetworking::Link {
+  UniqueFd netns;
+  net::Netlink host, inner;
+
+  static Result<Link> open(pid_t pid) {
+    const std::string path = "/proc/" + std::to_string(pid) + "/ns/net";
+    UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+    if (!fd) return sys_error("open", path);
+    auto host = FORKER_TRY(net::Netlink::open());
+    auto inner = FORKER_TRY(net::Netlink::open_in(fd.get()));
+    return Link{std::move(fd), std::move(host), std::move(inner)};
+  }
+};
+
+Result<Attachment> ContainerNetworking::attach_one(net::NetworkStore& s, Link& link,
+                                                   const std::string& id,
+                                                   const std::string& network, int slot,
+                                                   bool default_route, UndoStack& undo) {
+  auto n = FORKER_TRY(network_for(s, network));
+  {
+    auto held = FORKER_TRY(lock());
+    FORKER_TRY(bring_up(n));
+  }
+  auto lease = FORKER_TRY(s.lease(n, id, [&](const std::string& holder) {
+    return path_exists(store_root_ + "/containers/" + holder + "/container.json");
+  }));
+  Attachment a;
+  a.network = n.name;
+  a.bridge = n.bridge;
+  a.interface = "eth" + std::to_string(slot);
+  a.subnet = n.subnet;
+  a.subnet6 = n.subnet6;
+  a.internal = n.internal;
+  a.address = lease.address;
+  a.address6 = lease.address6;
+  a.gateway = n.gateway;
+  a.mac = lease.mac;
+  // fk<id><slot>: the host end, named after the container (IFNAMSIZ leaves 15 characters).
+  a.host_veth = "fk" + id.substr(0, 11) + std::to_string(slot);
+  trace::Scope veth_step("veth " + a.host_veth + " on " + n.bridge + " <-> " + a.interface + " " +
+                         a.address.str() + "/" + std::to_string(n.subnet.prefix));
+  // The peer is made inside the container's namespace, under its final name.
+  FORKER_TRY(link.host.create_veth(a.host_veth, a.interface, link.netns.get(), n.mtu));
+  undo.push("delete veth", [&link, v = a.host_veth] { (void)link.host.delete_link(v); });
+  FORKER_TRY(link.host.set_master(a.host_veth, n.bridge));
+  FORKER_TRY(link.host.set_hairpin(a.host_veth, true));
+  FORKER_TRY(link.host.set_up(a.host_veth));
+  if (!a.mac.empty()) FORKER_TRY(link.inner.set_mac(a.interface, FORKER_TRY(parse_mac(a.mac))));
+  FORKER_TRY(link.inner.add_address(a.interface, a.address, n.subnet.prefix));
+  if (a.address6 && n.subnet6)
+    FORKER_TRY(link.inner.add_address(a.interface, *a.address6, n.subnet6->prefix));
+  FORKER_TRY(link.inner.set_up(a.interface));
+  if (default_route) {
+    FORKER_TRY(link.inner.add_default_route(n.gateway));
+    if (a.address6 && n.gateway6) FORKER_TRY(link.inner.add_default_route(*n.gateway6));
+  }
+  return a;
+}
+
+Status ContainerNetworking::save_endpoint(const Endpoint& ep, UndoStack& undo) {
+  auto held = FORKER_TRY(lock());
+  FORKER_TRY(mkdir_all(state_root_ + "/endpoints", 0700));
+  const std::string file = state_root_ + "/endpoints/" + ep.container_id + ".json";
+  std::optional<std::string> before;
+  if (auto text = read_file(file)) before = std::move(*text);
+  FORKER_TRY(write_file_replace(file, ep.to_json().dump(), 0600, false));
+  undo.push("restore endpoint", [file, before] {
+    if (before)
+      (void)write_file_replace(file, *before, 0600, false);
+    else
+      (void)unlink(file.c_str());
+  });
+  return rebuild();
+}
+
 Status ContainerNetworking::attach(const ContainerRecord& rec, const NetworkRequest& r,
                                    const std::string& hostname, const std::string& container_dir,
                                    pid_t pid) {
@@ -402,12 +478,7 @@ Status ContainerNetworking::attach(const ContainerRecord& rec, const NetworkRequ
   if (r.mode != "bridge") return ok();
   trace::Scope step("network: " + join(r.networks, ", "));
   auto s = FORKER_TRY(store());
-  const std::string netns = "/proc/" + std::to_string(pid) + "/ns/net";
-  UniqueFd netns_fd(open(netns.c_str(), O_RDONLY | O_CLOEXEC));
-  if (!netns_fd) return sys_error("open", netns);
-  auto host = FORKER_TRY(net::Netlink::open());
-  auto inner = FORKER_TRY(net::Netlink::open_in(netns_fd.get()));
-
+  auto link = FORKER_TRY(Link::open(pid));
   Endpoint ep;
   ep.container_id = rec.id;
   ep.name = rec.name;
@@ -416,57 +487,56 @@ Status ContainerNetworking::attach(const ContainerRecord& rec, const NetworkRequ
   ep.hosts_file = container_dir + "/hosts";
   ep.ports = r.ports;
   UndoStack undo;
-  for (size_t i = 0; i < r.networks.size(); ++i) {
-    auto n = FORKER_TRY(network_for(s, r.networks[i]));
-    {
-      auto held = FORKER_TRY(lock());
-      FORKER_TRY(bring_up(n));
-    }
-    const std::string& id = rec.id;
-    auto lease = FORKER_TRY(s.lease(n, id, [&](const std::string& holder) {
-      return path_exists(store_root_ + "/containers/" + holder + "/container.json");
-    }));
-    Attachment a;
-    a.network = n.name;
-    a.bridge = n.bridge;
-    a.interface = "eth" + std::to_string(i);
-    a.subnet = n.subnet;
-    a.subnet6 = n.subnet6;
-    a.internal = n.internal;
-    a.address = lease.address;
-    a.address6 = lease.address6;
-    a.gateway = n.gateway;
-    a.mac = lease.mac;
-    // fk<id>: the host end, named after the container (IFNAMSIZ leaves 15 characters).
-    a.host_veth = "fk" + id.substr(0, 11) + std::to_string(i);
-    trace::Scope veth_step("veth " + a.host_veth + " on " + n.bridge + " <-> " + a.interface +
-                           " " + a.address.str() + "/" + std::to_string(n.subnet.prefix));
-    // The peer is made inside the container's namespace, under its final name.
-    FORKER_TRY(host.create_veth(a.host_veth, a.interface, netns_fd.get(), n.mtu));
-    undo.push("delete veth", [&host, v = a.host_veth] { (void)host.delete_link(v); });
-    FORKER_TRY(host.set_master(a.host_veth, n.bridge));
-    FORKER_TRY(host.set_hairpin(a.host_veth, true));
-    FORKER_TRY(host.set_up(a.host_veth));
-    if (!a.mac.empty()) FORKER_TRY(inner.set_mac(a.interface, FORKER_TRY(parse_mac(a.mac))));
-    FORKER_TRY(inner.add_address(a.interface, a.address, n.subnet.prefix));
-    if (a.address6 && n.subnet6) FORKER_TRY(inner.add_address(a.interface, *a.address6, n.subnet6->prefix));
-    FORKER_TRY(inner.set_up(a.interface));
-    if (i == 0) {
-      FORKER_TRY(inner.add_default_route(n.gateway));
-      if (a.address6 && n.gateway6) FORKER_TRY(inner.add_default_route(*n.gateway6));
-    }
-    veth_step.end();
-    ep.attachments.push_back(std::move(a));
-  }
-
-  auto held = FORKER_TRY(lock());
-  FORKER_TRY(mkdir_all(state_root_ + "/endpoints", 0700));
-  const std::string file = state_root_ + "/endpoints/" + rec.id + ".json";
-  FORKER_TRY(write_file_replace(file, ep.to_json().dump(), 0600, false));
-  undo.push("remove endpoint", [file] { (void)unlink(file.c_str()); });
-  FORKER_TRY(rebuild());
+  for (size_t i = 0; i < r.networks.size(); ++i)
+    ep.attachments.push_back(FORKER_TRY(
+        attach_one(s, link, rec.id, r.networks[i], static_cast<int>(i), i == 0, undo)));
+  FORKER_TRY(save_endpoint(ep, undo));
   undo.commit();
   return ok();
+}
+
+Status ContainerNetworking::connect(const ContainerRecord& rec, const std::string& network,
+                                    pid_t pid) {
+  auto ep = endpoint(rec.id);
+  if (!ep) return net_error("network connect " + network, rec.name + " has no bridge endpoint");
+  for (const Attachment& a : ep->attachments)
+    if (a.network == network)
+      return net_error("network connect " + network, rec.name + " is connected already");
+  // The lowest interface number free (a disconnect leaves a gap), below 10: fk<id><digit>.
+  int slot = 0;
+  auto taken = [&](int n) {
+    return std::any_of(ep->attachments.begin(), ep->attachments.end(),
+                       [&](const Attachment& a) { return a.interface == "eth" + std::to_string(n); });
+  };
+  while (taken(slot)) ++slot;
+  if (slot > 9) return net_error("network connect " + network, "at most 10 networks per container");
+  auto s = FORKER_TRY(store());
+  auto link = FORKER_TRY(Link::open(pid));
+  UndoStack undo;
+  ep->attachments.push_back(FORKER_TRY(
+      attach_one(s, link, rec.id, network, slot, ep->attachments.empty(), undo)));
+  FORKER_TRY(save_endpoint(*ep, undo));
+  undo.commit();
+  return ok();
+}
+
+Status ContainerNetworking::disconnect(const ContainerRecord& rec, const std::string& network) {
+  auto s = FORKER_TRY(store());
+  auto n = FORKER_TRY(s.get(network));
+  if (auto ep = endpoint(rec.id)) {
+    auto it = std::find_if(ep->attachments.begin(), ep->attachments.end(),
+                           [&](const Attachment& a) { return a.network == n.name; });
+    if (it != ep->attachments.end()) {
+      // Deleting the host end takes the container's end with it.
+      auto nl = FORKER_TRY(net::Netlink::open());
+      FORKER_TRY(nl.delete_link(it->host_veth));
+      ep->attachments.erase(it);
+      UndoStack none;
+      FORKER_TRY(save_endpoint(*ep, none));
+      none.commit();
+    }
+  }
+  return s.release(n, rec.id);
 }
 
 Status ContainerNetworking::attach_slirp(const ContainerRecord& rec, const NetworkRequest& r,

@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "core/error.hpp"
+#include "core/undo.hpp"
 #include "engine/containers.hpp"
 #include "engine/run_options.hpp"
 #include "image/store.hpp"
@@ -91,6 +92,11 @@ class ContainerNetworking {
   void detach(const std::string& container_id);
   // rm: the container's address leases go back to their networks.
   void release(const ContainerRecord& rec);
+  // `network connect`/`disconnect` of a running bridge container (PID: its init): an interface
+  // eth<N> on NETWORK appears or goes at once, peers' hosts files and the rules follow. The
+  // caller keeps container.json's list of networks in step.
+  Status connect(const ContainerRecord& rec, const std::string& network, pid_t pid);
+  Status disconnect(const ContainerRecord& rec, const std::string& network);
 
   // Every endpoint now attached (for ps, inspect, port).
   std::vector<Endpoint> endpoints() const;
@@ -108,6 +114,13 @@ class ContainerNetworking {
   Result<image::FileLock> lock() const;
   Result<net::NetworkConfig> network_for(net::NetworkStore& s, const std::string& name);
   Status bring_up(const net::NetworkConfig& n);
+  struct Link;
+  // One veth into the container's namespace on NETWORK as eth<SLOT>, with its lease.
+  Result<Attachment> attach_one(net::NetworkStore& s, Link& link, const std::string& id,
+                                const std::string& network, int slot, bool default_route,
+                                UndoStack& undo);
+  // Writes the endpoint file and rebuilds hosts files and rules (UNDO restores the file).
+  Status save_endpoint(const Endpoint& ep, UndoStack& undo);
   // Where the store keeps network N (recorded with its bridge, to know the bridge's owner).
   std::string networks_dir(const net::NetworkConfig& n) const;
   // Deletes BRIDGE when the network that made it is gone (the caller holds the lock).

@@ -94,6 +94,10 @@ class Engine {
   std::string ports_text(const ContainerRecord& r) const;
   nlohmann::json network_settings(const ContainerRecord& r, bool running) const;
   std::string network_mode_text(const ContainerRecord& r) const;
+  // `network connect|disconnect NETWORK CONTAINER`: recorded for later starts, and applied at
+  // once to a running container.
+  Status network_connect(const std::string& network, const std::string& name);
+  Status network_disconnect(const std::string& network, const std::string& name);
 
   // Names of members when NAME is a replica group, else {NAME}.
   Result<std::vector<ContainerRecord>> resolve(const std::string& name) const;

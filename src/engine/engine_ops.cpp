@@ -394,6 +394,38 @@ Result<nlohmann::json> Engine::inspect(const std::string& name) const {
   return j;
 }
 
+Status Engine::network_connect(const std::string& network, const std::string& name) {
+  ContainerView v = FORKER_TRY(view(name));
+  ContainerRecord r = v.record;
+  const std::string what = "network connect " + network + " " + r.name;
+  NetworkRequest req = FORKER_TRY(NetworkRequest::from_json(r.network).context(what));
+  if (req.mode != "bridge")
+    return make_error(what, "a container on --network " + network_mode_text(r) +
+                                " cannot join other networks");
+  auto net = FORKER_TRY(networking().get_network(network).context(what));
+  if (std::find(req.networks.begin(), req.networks.end(), net.name) != req.networks.end())
+    return make_error(what, "already connected");
+  if (active(v.state)) FORKER_TRY(networking().connect(r, net.name, v.pid).context(what));
+  req.networks.push_back(net.name);
+  r.network = req.to_json();
+  return containers_.save(r);
+}
+
+Status Engine::network_disconnect(const std::string& network, const std::string& name) {
+  ContainerView v = FORKER_TRY(view(name));
+  ContainerRecord r = v.record;
+  const std::string what = "network disconnect " + network + " " + r.name;
+  NetworkRequest req = FORKER_TRY(NetworkRequest::from_json(r.network).context(what));
+  auto net = FORKER_TRY(networking().get_network(network).context(what));
+  auto it = std::find(req.networks.begin(), req.networks.end(), net.name);
+  if (req.mode != "bridge" || it == req.networks.end())
+    return make_error(what, "not connected to it");
+  FORKER_TRY(networking().disconnect(r, net.name).context(what));
+  req.networks.erase(it);
+  r.network = req.to_json();
+  return containers_.save(r);
+}
+
 std::string Engine::network_mode_text(const ContainerRecord& r) const {
   auto req = NetworkRequest::from_json(r.network);
   if (!req) return "none";

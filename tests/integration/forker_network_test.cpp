@@ -215,6 +215,43 @@ TEST_F(ForkerNetwork, DualStackNetwork) {
   EXPECT_EQ(l[1], "over-ipv6");
 }
 
+// network connect/disconnect of a running container: an interface comes and goes at once,
+// names follow in peers' /etc/hosts.
+TEST_F(ForkerNetwork, ConnectAndDisconnectRunningContainer) {
+  ASSERT_EQ(forker({"network", "create", "--subnet", "10.213.11.0/24", "fkt-n1"}).status, 0);
+  ASSERT_EQ(forker({"network", "create", "--subnet", "10.213.12.0/24", "fkt-n2"}).status, 0);
+  std::vector<std::string> args = {"--name", "srv", "--network", "fkt-n1"};
+  auto h = httpd(80, "srv-here");
+  args.insert(args.end(), h.begin(), h.end());
+  run_detached(args);
+  run_detached({"--name", "cli", "--network", "fkt-n2", "busybox", "sleep", "60"});
+  ASSERT_TRUE(wait_running("srv"));
+  ASSERT_TRUE(wait_running("cli"));
+  EXPECT_NE(forker({"exec", "cli", "grep", "srv", "/etc/hosts"}).status, 0);  // not a peer yet
+
+  RunResult c = forker({"network", "connect", "fkt-n1", "cli"});
+  ASSERT_EQ(c.status, 0) << c.err;
+  json nets = inspect("cli")["NetworkSettings"]["Networks"];
+  ASSERT_TRUE(nets.contains("fkt-n1")) << nets.dump();
+  std::string ip1 = nets["fkt-n1"]["IPAddress"];
+  EXPECT_TRUE(ip1.starts_with("10.213.11.")) << ip1;
+  RunResult inside = forker({"exec", "cli", "sh", "-c",
+                             "ip -4 addr show eth1 | grep -o 'inet [0-9.]*'; wget -qO- http://srv/"});
+  EXPECT_EQ(inside.status, 0) << inside.err;
+  EXPECT_EQ(inside.out, "inet " + ip1 + "\nsrv-here\n");
+  EXPECT_NE(forker({"exec", "srv", "cat", "/etc/hosts"}).out.find("\tcli"), std::string::npos);
+  RunResult again = forker({"network", "connect", "fkt-n1", "cli"});
+  EXPECT_NE(again.status, 0);
+  EXPECT_NE(again.err.find("already connected"), std::string::npos) << again.err;
+
+  RunResult d = forker({"network", "disconnect", "fkt-n1", "cli"});
+  ASSERT_EQ(d.status, 0) << d.err;
+  EXPECT_NE(forker({"exec", "cli", "ip", "link", "show", "eth1"}).status, 0);
+  EXPECT_EQ(forker({"exec", "srv", "cat", "/etc/hosts"}).out.find("\tcli"), std::string::npos);
+  EXPECT_FALSE(inspect("cli")["NetworkSettings"]["Networks"].contains("fkt-n1"));
+  EXPECT_EQ(forker_links().size(), 4u);  // two bridges, two containers' eth0 ends
+}
+
 // -p: from 127.0.0.1 on the host (one port on 127.0.0.1 only, one on every address), from a
 // client namespace through the host's address, and a random host port shown by `port`/`ps`.
 TEST_F(ForkerNetwork, PublishedPorts) {

@@ -145,6 +145,21 @@ void register_network_commands(CLI::App& app, Globals& g, Actions& actions) {
     return status;
   });
 
+  for (bool connect : {true, false}) {
+    auto args = std::make_shared<std::vector<std::string>>();
+    CLI::App* c = network->add_subcommand(connect ? "connect" : "disconnect",
+                                          connect ? "Connect a container to a network"
+                                                  : "Disconnect a container from a network");
+    c->add_option("args", *args, "NETWORK CONTAINER")->required()->expected(2);
+    actions.add(c, [&g, args, connect] {
+      auto eng = open_engine(g);
+      if (!eng) return fail(eng.error());
+      auto r = connect ? eng->network_connect((*args)[0], (*args)[1])
+                       : eng->network_disconnect((*args)[0], (*args)[1]);
+      return r ? 0 : fail(r.error());
+    });
+  }
+
   // port CONTAINER [PRIVATE_PORT[/PROTO]]
   auto port_args = std::make_shared<std::vector<std::string>>();
   CLI::App* port = app.add_subcommand("port", "List a container's published ports");
