@@ -33,6 +33,45 @@ namespace forker::engine {
 
 namespace detail {
 
+namespace {
+
+// The root of one start: the image layers (or a directory, the only lower) over its upper.
+linux::OverlaySpec root_overlay(const StartPlan& p) {
+  linux::OverlaySpec spec;
+  // A directory with --read-only: a read-only bind of it (one lower, no upper).
+  spec.lowers = p.read_only_bind ? std::vector<std::string>{p.lowers.front()} : p.lowers;
+  if (!p.read_only_bind) {
+    spec.upper = p.upper;
+    spec.work = p.work;
+  }
+  spec.userxattr = p.rootless;
+  return spec;
+}
+
+// Rootless, with no mount of the root to read /etc/passwd in: the top-most layer that has one
+// (a whiteout there, a character device, means the image deleted it). /etc/group is read from
+// the same layer. nullopt: none has it (numeric users only).
+Result<std::optional<UniqueFd>> passwd_layer(const StartPlan& p) {
+  std::vector<std::string> layers = p.lowers;
+  if (!p.read_only_bind) layers.insert(layers.begin(), p.upper);
+  for (const std::string& layer : layers) {
+    UniqueFd dir(open(layer.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+    if (!dir) return sys_error("open layer", layer);
+    auto passwd = linux::open_in_root(dir.get(), "/etc/passwd", O_PATH);
+    if (!passwd) {
+      if (passwd.error().err == ENOENT || passwd.error().err == ENOTDIR) continue;
+      return std::move(passwd).error();
+    }
+    struct stat st {};
+    if (fstat(passwd->get(), &st) < 0) return sys_error("fstat", layer + "/etc/passwd");
+    if (S_ISCHR(st.st_mode)) break;
+    return std::optional<UniqueFd>(std::move(dir));
+  }
+  return std::optional<UniqueFd>();
+}
+
+}  // namespace
+
 Result<UniqueFd> mount_root(const StartPlan& p) {
   trace::Scope step([&] {
     if (p.read_only_bind) return "root mount fd: open_tree " + p.lowers.front() + " read-only";
@@ -40,12 +79,7 @@ Result<UniqueFd> mount_root(const StartPlan& p) {
            " lower layer(s), fsmount (detached)";
   });
   if (p.read_only_bind) return step.status(image::bind_mount_fd(p.lowers.front(), true));
-  image::OverlaySpec spec;
-  spec.lowers = p.lowers;
-  spec.upper = p.upper;
-  spec.work = p.work;
-  spec.userxattr = p.rootless;
-  return step.status(image::overlay_mount_fd(spec));
+  return step.status(image::overlay_mount_fd(root_overlay(p)));
 }
 
 bool oom_killed(const oci::ContainerState& st) {
@@ -68,11 +102,16 @@ int exit_code_for(const Error& e) {
 
 Result<runtime::Created> start_container(const runtime::GlobalOptions& rt, StartPlan& p) {
   UniqueFd root = std::move(p.prepared_root);
-  if (!root) root = FORKER_TRY(mount_root(p).context("mount root of " + p.record.name));
   runtime::CreateOptions co;
   co.id = p.record.id;
   co.bundle = p.dir;
-  co.rootfs_mount_fd = root.get();
+  if (p.rootless) {
+    // The host's user namespace refuses us an overlay: the init makes it in its own.
+    co.rootfs_overlay = root_overlay(p);
+  } else {
+    if (!root) root = FORKER_TRY(mount_root(p).context("mount root of " + p.record.name));
+    co.rootfs_mount_fd = root.get();
+  }
   auto created = FORKER_TRY(runtime::create_impl(rt, co, /*foreground=*/true));
   ContainerNetworking networking(p.store_root);
   if (auto a = networking.attach(p.record, p.network, p.hostname, p.dir, created.child.pid()); !a) {
@@ -288,9 +327,18 @@ std::variant<int, RunFailure> Engine::run_one(
   plan.rootfs = snap.rootfs;
   plan.rootless = store_.rootless();
 
-  // config.json, with a mount of the root to look users up in and make the workdir.
-  auto root = mount_root(plan);
-  if (!root) return fail(std::move(root).error().add_context("mount root of " + rec.name));
+  // config.json, with a mount of the root to look users up in and make the workdir. Rootless
+  // there is none (only the init can mount it): users come from the layer with /etc/passwd.
+  UniqueFd root, users_root;
+  if (plan.rootless) {
+    auto layer = passwd_layer(plan);
+    if (!layer) return fail(std::move(layer).error().add_context("users of " + rec.name));
+    if (*layer) users_root = std::move(**layer);
+  } else {
+    auto mounted = mount_root(plan);
+    if (!mounted) return fail(std::move(mounted).error().add_context("mount root of " + rec.name));
+    root = std::move(*mounted);
+  }
   trace::Scope config_step("config.json, hostname, hosts, resolv.conf, container record");
   ConfigContext ctx;
   ctx.id = rec.id;
@@ -299,7 +347,7 @@ std::variant<int, RunFailure> Engine::run_one(
   ctx.container_dir = plan.dir;
   ctx.cgroups_path = plan.rootless ? "" : "/forker/" + rec.id;
   ctx.volumes_dir = store_.root() + "/volumes";
-  ctx.rootfs_fd = root->get();
+  ctx.rootfs_fd = plan.rootless ? users_root.get() : root.get();
   ctx.host_env = host_environment();
   if (auto resolv = read_file("/etc/resolv.conf")) ctx.host_resolv_conf = std::move(*resolv);
   ctx.rootless = plan.rootless;
@@ -325,12 +373,14 @@ std::variant<int, RunFailure> Engine::run_one(
     built->args.insert(built->args.begin(), kInitPath);
   }
   std::string cwd = built->config["process"].value("cwd", "/");
-  if (cwd != "/" && !o.read_only) {
+  if (cwd != "/" && !o.read_only && !plan.rootless) {
     // docker makes a missing working directory; in the upper layer, never in an image layer.
-    auto made = linux::mkdir_all_in_root(root->get(), cwd, false);
+    // Rootless there is no merged view to make it in (made straight in the upper dir it could
+    // hide a symlink or an owner of a lower layer): a missing workdir fails at the init's chdir.
+    auto made = linux::mkdir_all_in_root(root.get(), cwd, false);
     if (!made) return fail(std::move(made).error().add_context("workdir " + cwd));
   }
-  plan.prepared_root = std::move(*root);
+  plan.prepared_root = std::move(root);
   for (const std::string& volume : built->named_volumes) {
     if (auto m = mkdir_all(ctx.volumes_dir + "/" + volume + "/_data", 0755); !m)
       return fail(std::move(m).error().add_context("volume " + volume));

@@ -13,6 +13,7 @@
 
 #include "core/file.hpp"
 #include "core/strings.hpp"
+#include "core/trace.hpp"
 #include "core/unique_fd.hpp"
 #include "linux/idmap.hpp"
 #include "linux/rootless.hpp"
@@ -363,12 +364,30 @@ Status make_parent_mount_private(Kernel& k, const std::string& path) {
   return ok();
 }
 
+// The overlay of root_overlay, made here: inside our user namespace when the runtime is
+// rootless (the host's refuses an unprivileged fsopen), detached until mount_root attaches it.
+Result<UniqueFd> make_root_overlay(const OverlaySpec& spec) {
+  trace::Scope step([&] {
+    if (spec.upper.empty() && spec.lowers.size() == 1)
+      return "root mount: open_tree " + trace::shown_path(AT_FDCWD, spec.lowers.front().c_str(),
+                                                          false) + " read-only (detached)";
+    return "root mount: fsopen overlay, " + std::to_string(spec.lowers.size()) +
+           " lower layer(s)" + (spec.userxattr ? ", userxattr" : "") + ", fsmount (detached)";
+  });
+  Result<UniqueFd> mnt = step.status(overlay_mount_fd(spec));
+  return mnt;
+}
+
 // pivot_root needs the new root to be a mount point: the rootfs bound onto itself, or the
-// detached mount the parent made for it attached there, inside our mount namespace only.
+// detached mount the parent made for it (or we made, root_overlay) attached there, inside our
+// mount namespace only.
 Status mount_root(Kernel& k, const RootfsPlan& plan) {
-  if (plan.root_mount_fd >= 0) {
-    if (k.move_mount(plan.root_mount_fd, "", AT_FDCWD, plan.rootfs.c_str(),
-                     MOVE_MOUNT_F_EMPTY_PATH) < 0)
+  UniqueFd made;
+  if (plan.root_mount_fd < 0 && plan.root_overlay)
+    made = FORKER_TRY(make_root_overlay(*plan.root_overlay).context("root overlay"));
+  int fd = made ? made.get() : plan.root_mount_fd;
+  if (fd >= 0) {
+    if (k.move_mount(fd, "", AT_FDCWD, plan.rootfs.c_str(), MOVE_MOUNT_F_EMPTY_PATH) < 0)
       return sys_error("move_mount root mount on", plan.rootfs);
     return ok();
   }
@@ -465,7 +484,7 @@ Result<RootfsPlan> plan_rootfs(const oci::Spec& spec, const std::string& bundle,
 Status prepare_rootfs(Kernel& k, const RootfsPlan& plan) {
   if (plan.host_mount_ns) {
     // Attached here it would show in the host's mount table, which is what it exists to avoid.
-    if (plan.root_mount_fd >= 0)
+    if (plan.root_mount_fd >= 0 || plan.root_overlay)
       return make_error("rootfs " + plan.rootfs +
                         ": a detached root mount needs a mount namespace");
     // The host's own mount namespace: its propagation is not ours to change.

@@ -2,12 +2,14 @@
 // applied in the child inside its new mount namespace (mounts, /dev, pivot_root, masks).
 #pragma once
 
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "core/error.hpp"
 #include "linux/kernel.hpp"
 #include "linux/mount_options.hpp"
+#include "linux/overlay.hpp"
 #include "oci/spec.hpp"
 
 namespace forker::linux {
@@ -46,6 +48,9 @@ struct RootfsPlan {
   // A detached mount (fsmount, open_tree) attached on rootfs in place of its self-bind, so the
   // container's root never shows in the host's mount table. Borrowed; needs a mount namespace.
   int root_mount_fd = -1;
+  // With no root_mount_fd: an overlay the init makes itself and attaches the same way. A rootless
+  // runtime cannot mount one in the host's user namespace; the init can, in its own.
+  std::optional<OverlaySpec> root_overlay;
   std::vector<MountStep> mounts;
   std::vector<oci::Device> devices;  // defaults + linux.devices
   std::vector<std::string> masked_paths, readonly_paths;
@@ -55,7 +60,8 @@ struct RootfsPlan {
 
 Result<RootfsPlan> plan_rootfs(const oci::Spec& spec, const std::string& bundle, bool no_pivot);
 
-// Before pivot_root: propagation, the rootfs bind (or root_mount_fd attached), every mount, /dev.
+// Before pivot_root: propagation, the rootfs bind (or root_mount_fd / root_overlay attached),
+// every mount, /dev.
 Status prepare_rootfs(Kernel& kernel, const RootfsPlan& plan);
 // pivot_root into the rootfs (or MS_MOVE + chroot with no_pivot) and drop the old root.
 Status enter_rootfs(Kernel& kernel, const RootfsPlan& plan);

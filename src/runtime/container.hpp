@@ -5,10 +5,12 @@
 #include <signal.h>
 
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "core/error.hpp"
+#include "linux/overlay.hpp"
 #include "oci/state.hpp"
 
 namespace forker::runtime {
@@ -32,6 +34,10 @@ struct CreateOptions {
   // create returns, and the caller's copy then only pins the mount (an overlay's upper stays
   // busy) until it is closed. O_CLOEXEC: the container's process never holds it.
   int rootfs_mount_fd = -1;
+  // With rootfs_mount_fd < 0: an overlay (lowers top first, upper, work, userxattr) the init
+  // makes with fsopen inside its own user and mount namespaces and attaches on root.path the
+  // same way. For a rootless caller, whom the host's user namespace refuses an overlay mount.
+  std::optional<linux::OverlaySpec> rootfs_overlay;
 };
 
 Status create_container(const GlobalOptions& g, const CreateOptions& o);

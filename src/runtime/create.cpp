@@ -87,8 +87,9 @@ Status plan_init(const oci::Spec& spec, const CreateOptions& o, const std::strin
   // in the host's mount table under the rootfs, and delete takes them down.
   plan.rootfs->host_mount_ns = !spec.has_namespace("mount");
   plan.rootfs->root_mount_fd = o.rootfs_mount_fd;
+  if (o.rootfs_mount_fd < 0) plan.rootfs->root_overlay = o.rootfs_overlay;
   // Checked here too, before anything is made on the host (prepare_rootfs refuses it as well).
-  if (o.rootfs_mount_fd >= 0 && plan.rootfs->host_mount_ns)
+  if ((o.rootfs_mount_fd >= 0 || o.rootfs_overlay) && plan.rootfs->host_mount_ns)
     return make_error("root.path " + plan.rootfs->rootfs +
                       ": a detached root mount needs a mount namespace");
   for (auto& m : plan.rootfs->mounts) {

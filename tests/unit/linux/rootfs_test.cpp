@@ -515,6 +515,30 @@ TEST_F(RootfsSequenceTest, PrepareDetachedRootNeedsAMountNamespace) {
   EXPECT_THAT(k_.calls(), IsEmpty());
 }
 
+TEST_F(RootfsSequenceTest, PrepareRootOverlayNeedsAMountNamespace) {
+  RootfsPlan p = simple_plan();
+  p.host_mount_ns = true;
+  p.root_overlay = OverlaySpec{{bundle_.path() + "/layer"}, "", "", true};
+  auto s = prepare_rootfs(k_, p);
+  ASSERT_FALSE(s);
+  EXPECT_THAT(s.error().message(), HasSubstr("a detached root mount needs a mount namespace"));
+  EXPECT_THAT(k_.calls(), IsEmpty());
+}
+
+// The init makes the overlay before attaching it: a layer it cannot open stops it there.
+TEST_F(RootfsSequenceTest, PrepareRootOverlayFailureStopsBeforeAttach) {
+  RootfsPlan p = simple_plan();
+  const std::string missing = bundle_.path() + "/no-such-layer";
+  p.root_overlay = OverlaySpec{{missing}, "", "", true};
+  p.mounts = {tmpfs("/tmp", {})};
+  auto s = prepare_rootfs(k_, p);
+  ASSERT_FALSE(s);
+  EXPECT_EQ(s.error().err, ENOENT);
+  EXPECT_THAT(s.error().message(), HasSubstr("root overlay"));
+  EXPECT_THAT(s.error().message(), HasSubstr(missing));
+  EXPECT_THAT(k_.calls(), ElementsAre(K::mount("", "/", "", MS_SLAVE | MS_REC)));
+}
+
 TEST_F(RootfsSequenceTest, PrepareMountFailureNamesTypeTargetAndFlags) {
   RootfsPlan p = simple_plan();
   p.mounts = {tmpfs("/tmp", {"nosuid", "ro"})};
