@@ -400,9 +400,10 @@ struct ContainerNetworking::Link {
   UniqueFd netns;
   net::Netlink host, inner;
 
-  static Result<Link> open(pid_t pid) {
+  static Result<Link> open(pid_t pid, int netns_fd = -1) {
     const std::string path = "/proc/" + std::to_string(pid) + "/ns/net";
-    UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+    UniqueFd fd(netns_fd >= 0 ? fcntl(netns_fd, F_DUPFD_CLOEXEC, 3)
+                              : ::open(path.c_str(), O_RDONLY | O_CLOEXEC));
     if (!fd) return sys_error("open", path);
     auto host = FORKER_TRY(net::Netlink::open());
     auto inner = FORKER_TRY(net::Netlink::open_in(fd.get()));
@@ -473,12 +474,13 @@ Status ContainerNetworking::save_endpoint(const Endpoint& ep, UndoStack& undo) {
 
 Status ContainerNetworking::attach(const ContainerRecord& rec, const NetworkRequest& r,
                                    const std::string& hostname, const std::string& container_dir,
-                                   pid_t pid) {
-  if (r.mode == "slirp4netns") return attach_slirp(rec, r, hostname, container_dir, pid);
+                                   pid_t pid, int netns_fd, int userns_fd) {
+  if (r.mode == "slirp4netns")
+    return attach_slirp(rec, r, hostname, container_dir, pid, netns_fd, userns_fd);
   if (r.mode != "bridge") return ok();
   trace::Scope step("network: " + join(r.networks, ", "));
   auto s = FORKER_TRY(store());
-  auto link = FORKER_TRY(Link::open(pid));
+  auto link = FORKER_TRY(Link::open(pid, netns_fd));
   Endpoint ep;
   ep.container_id = rec.id;
   ep.name = rec.name;
@@ -541,7 +543,8 @@ Status ContainerNetworking::disconnect(const ContainerRecord& rec, const std::st
 
 Status ContainerNetworking::attach_slirp(const ContainerRecord& rec, const NetworkRequest& r,
                                          const std::string& hostname,
-                                         const std::string& container_dir, pid_t pid) {
+                                         const std::string& container_dir, pid_t pid,
+                                         int netns_fd, int userns_fd) {
   trace::Scope step(std::string("network: slirp4netns, ") + net::kSlirpInterface + " " +
                     net::kSlirpGuestAddress + "/24");
   const std::string program = net::find_slirp4netns();
@@ -560,6 +563,11 @@ Status ContainerNetworking::attach_slirp(const ContainerRecord& rec, const Netwo
   });
   net::SlirpOptions so;
   so.pid = pid;
+  so.netns_fd = netns_fd;
+  so.userns_fd = userns_fd;
+  // Its sandbox makes the parent process join the container's user namespace and take gid 0
+  // there, which fails when it is given the namespaces by path (slirp4netns 1.2: "setegid(0)").
+  if (userns_fd >= 0) so.sandbox = false;
   so.api_socket = sock;
   auto slirp = FORKER_TRY(net::Slirp4netns::start(program, so, log_path));
   for (const net::PortMapping& m : r.ports) {

@@ -85,8 +85,11 @@ class ContainerNetworking {
   // After the container's init exists (in its own network namespace, PID), before it execs:
   // veths into its namespace, addresses, routes, then hosts files and the ruleset; or a
   // slirp4netns child of this process, which exits with it. On failure nothing of it is left.
+  // NETNS_FD and USERNS_FD: the init's namespaces opened while it could still be (see
+  // runtime::Created); -1 opens them through /proc/PID.
   Status attach(const ContainerRecord& rec, const NetworkRequest& r, const std::string& hostname,
-                const std::string& container_dir, pid_t pid);
+                const std::string& container_dir, pid_t pid, int netns_fd = -1,
+                int userns_fd = -1);
   // After the container's exit: its veths, its endpoint, its place in peers' hosts files and in
   // the rules go. Safe to call when nothing is attached. Problems are logged, not returned.
   void detach(const std::string& container_id);
@@ -129,7 +132,8 @@ class ContainerNetworking {
   Status rebuild();
   // attach() for --network slirp4netns.
   Status attach_slirp(const ContainerRecord& rec, const NetworkRequest& r,
-                      const std::string& hostname, const std::string& container_dir, pid_t pid);
+                      const std::string& hostname, const std::string& container_dir, pid_t pid,
+                      int netns_fd, int userns_fd);
 
   std::string store_root_, state_root_;
 };

@@ -114,7 +114,9 @@ Result<runtime::Created> start_container(const runtime::GlobalOptions& rt, Start
   }
   auto created = FORKER_TRY(runtime::create_impl(rt, co, /*foreground=*/true));
   ContainerNetworking networking(p.store_root);
-  if (auto a = networking.attach(p.record, p.network, p.hostname, p.dir, created.child.pid()); !a) {
+  if (auto a = networking.attach(p.record, p.network, p.hostname, p.dir, created.child.pid(),
+                                 created.netns.get(), created.userns.get());
+      !a) {
     networking.detach(p.record.id);
     auto _ = runtime::destroy_impl(created.dir, created.state);
     Error e = std::move(a).error();

@@ -52,6 +52,10 @@ void reap(pid_t pid) {
 
 }  // namespace
 
+namespace {
+constexpr int kNetnsFd = 5, kUsernsFd = 6;  // slirp4netns's fds for SlirpOptions' namespaces
+}  // namespace
+
 std::vector<std::string> slirp4netns_args(const SlirpOptions& o) {
   std::vector<std::string> a = {"--configure", "--mtu=" + std::to_string(o.mtu),
                                 "--disable-host-loopback"};
@@ -60,7 +64,13 @@ std::vector<std::string> slirp4netns_args(const SlirpOptions& o) {
   if (!o.api_socket.empty()) a.push_back("--api-socket=" + o.api_socket);
   if (o.exit_fd >= 0) a.push_back("--exit-fd=" + std::to_string(o.exit_fd));
   if (o.ready_fd >= 0) a.push_back("--ready-fd=" + std::to_string(o.ready_fd));
-  a.push_back(std::to_string(o.pid));
+  if (o.netns_fd >= 0) {
+    a.push_back("--netns-type=path");
+    if (o.userns_fd >= 0) a.push_back("--userns-path=/proc/self/fd/" + std::to_string(kUsernsFd));
+    a.push_back("/proc/self/fd/" + std::to_string(kNetnsFd));
+  } else {
+    a.push_back(std::to_string(o.pid));
+  }
   a.push_back(kSlirpInterface);
   return a;
 }
@@ -108,6 +118,11 @@ Result<Slirp4netns> Slirp4netns::start(const std::string& program, SlirpOptions 
   UniqueFd exit_high(fcntl(exit_read.get(), F_DUPFD_CLOEXEC, 10));
   UniqueFd ready_high(fcntl(ready_write.get(), F_DUPFD_CLOEXEC, 10));
   if (!exit_high || !ready_high) return sys_error("fcntl F_DUPFD_CLOEXEC", "slirp4netns fds");
+  UniqueFd netns_high, userns_high;
+  if (o.netns_fd >= 0) netns_high = UniqueFd(fcntl(o.netns_fd, F_DUPFD_CLOEXEC, 10));
+  if (o.userns_fd >= 0) userns_high = UniqueFd(fcntl(o.userns_fd, F_DUPFD_CLOEXEC, 10));
+  if ((o.netns_fd >= 0 && !netns_high) || (o.userns_fd >= 0 && !userns_high))
+    return sys_error("fcntl F_DUPFD_CLOEXEC", "slirp4netns namespace fds");
   exit_read.reset();
   ready_write.reset();
   o.exit_fd = 3;
@@ -128,6 +143,8 @@ Result<Slirp4netns> Slirp4netns::start(const std::string& program, SlirpOptions 
   posix_spawn_file_actions_adddup2(&fa, 1, 2);
   posix_spawn_file_actions_adddup2(&fa, exit_high.get(), 3);
   posix_spawn_file_actions_adddup2(&fa, ready_high.get(), 4);
+  if (netns_high) posix_spawn_file_actions_adddup2(&fa, netns_high.get(), kNetnsFd);
+  if (userns_high) posix_spawn_file_actions_adddup2(&fa, userns_high.get(), kUsernsFd);
   // A session of its own (no Ctrl-C from our terminal) and default signals: a monitor ignores
   // SIGHUP and SIGINT, and ignored signals survive exec.
   sigset_t all, none;

@@ -26,6 +26,10 @@ struct SlirpOptions {
   std::string api_socket;  // --api-socket
   int exit_fd = -1;        // fd numbers as slirp4netns sees them
   int ready_fd = -1;
+  // The container's namespaces as fds of ours, passed on as fds 5 and 6 (-1: joined by PID).
+  // A rootless caller cannot open /proc/PID/ns of an init that is no longer dumpable.
+  int netns_fd = -1;
+  int userns_fd = -1;
   int mtu = 65520;
   // --enable-sandbox (a mount namespace of its own, made in a user namespace of its own, so it
   // works unprivileged) and --enable-seccomp, as podman runs it.

@@ -291,6 +291,13 @@ Result<Created> create_impl(const GlobalOptions& g, const CreateOptions& o, bool
   plan.console_socket.reset();
   plan.exec_fifo.reset();
   timer.lap("clone");
+  UniqueFd netns_fd, userns_fd;
+  if (foreground && (clone_flags & CLONE_NEWNET)) {
+    const std::string ns = "/proc/" + std::to_string(child.pid()) + "/ns/";
+    netns_fd = UniqueFd(open((ns + "net").c_str(), O_RDONLY | O_CLOEXEC));
+    if (clone_flags & CLONE_NEWUSER)
+      userns_fd = UniqueFd(open((ns + "user").c_str(), O_RDONLY | O_CLOEXEC));
+  }
 
   if (clone_flags & CLONE_NEWUSER) {
     // Directly, or through newuidmap/newgidmap when rootless (linux/idmap_tools.hpp).
@@ -347,8 +354,9 @@ Result<Created> create_impl(const GlobalOptions& g, const CreateOptions& o, bool
   timer.lap("state saved");
   if (cgroup) cgroup->commit();
   undo.commit();
-  return Created{std::move(dir), std::move(st), std::move(spec), std::move(child),
-                 std::move(pty_master)};
+  return Created{std::move(dir),   std::move(st),      std::move(spec),
+                 std::move(child), std::move(pty_master), std::move(netns_fd),
+                 std::move(userns_fd)};
 }
 
 Status create_container(const GlobalOptions& g, const CreateOptions& o) {

@@ -43,6 +43,10 @@ struct Created {
   oci::Spec spec;
   ChildGuard child;
   UniqueFd pty_master;  // run in the foreground with a terminal and no console socket
+  // The init's new network and user namespaces (when it has them), opened right after the
+  // clone: once it is ready the init is not dumpable, and a rootless caller can no longer
+  // open its /proc/PID/ns files (the network is attached between create and start).
+  UniqueFd netns, userns;
 };
 
 Result<Created> create_impl(const GlobalOptions& g, const CreateOptions& o, bool foreground);

@@ -73,6 +73,23 @@ TEST(Slirp4netns, Arguments) {
               ElementsAre("--configure", "--mtu=1500", "--disable-host-loopback", "4242", "tap0"));
 }
 
+// Namespaces passed as fds (a rootless caller cannot open an undumpable init's /proc files).
+TEST(Slirp4netns, ArgumentsWithNamespaceFds) {
+  SlirpOptions o;
+  o.pid = 4242;
+  o.sandbox = o.seccomp = false;
+  o.netns_fd = 17;
+  o.userns_fd = 18;
+  EXPECT_THAT(slirp4netns_args(o),
+              ElementsAre("--configure", "--mtu=65520", "--disable-host-loopback",
+                          "--netns-type=path", "--userns-path=/proc/self/fd/6", "/proc/self/fd/5",
+                          "tap0"));
+  o.userns_fd = -1;
+  EXPECT_THAT(slirp4netns_args(o),
+              ElementsAre("--configure", "--mtu=65520", "--disable-host-loopback",
+                          "--netns-type=path", "/proc/self/fd/5", "tap0"));
+}
+
 TEST(Slirp4netns, AddHostfwdRequest) {
   EXPECT_EQ(add_hostfwd_request(pm("", 8080, 80)),
             nlohmann::json::parse(R"({"execute":"add_hostfwd","arguments":{"proto":"tcp",
