@@ -39,4 +39,10 @@ for applet in sh echo cat ls id hostname uname; do ln -s busybox "$demo/rootfs/b
 ./build/forker-oci spec --bundle "$demo"
 sed -i 's/"terminal": true/"terminal": false/; s/"sh"$/"sh", "-c", "echo hello from $(hostname): $(id); uname -sr"/' "$demo/config.json"
 ./build/forker-oci run --bundle "$demo" "forker-demo-$$"
-./build/forker run --rm busybox sh -c 'echo "hello from $(hostname), PID $$, in forker run"'
+# The default bridge network (forker0) is made on first use and kept, as docker keeps docker0;
+# the demo removes it again when it made it, so that setup leaves the host as it found it.
+had_network=0
+./build/forker network ls -q 2>/dev/null | grep -qx forker0 && had_network=1
+./build/forker run --rm busybox sh -c \
+  'echo "hello from $(hostname), PID $$, in forker run, at $(ip -4 -o addr show eth0 | awk "{print \$4}")"'
+[ "$had_network" = 1 ] || ./build/forker network rm forker0 >/dev/null
