@@ -741,12 +741,21 @@ Status ContainerNetworking::remove_network(const std::string& name,
   auto s = FORKER_TRY(store());
   auto n = FORKER_TRY(s.get(name));
   auto held = FORKER_TRY(lock());
-  for (const Endpoint& e : endpoints())
-    for (const Attachment& a : e.attachments)
-      if (a.network == n.name)
-        return net_error("network rm " + name, "in use by running container " + e.name);
-  FORKER_TRY(s.remove(n.name, [&](const std::string& id) { return !!containers.find(id); }));
+  // The bridge is this network's only when the live state says so: another store may have a
+  // network of the same name (forker0) whose bridge is up.
   const std::string registry = state_root_ + "/networks/" + n.bridge + ".json";
+  bool ours = false;
+  if (auto text = read_file(registry)) {
+    json j = json::parse(*text, nullptr, false);
+    ours = !j.is_discarded() && j.value("network_dir", "") == networks_dir(n);
+  }
+  if (ours)
+    for (const Endpoint& e : endpoints())
+      for (const Attachment& a : e.attachments)
+        if (a.bridge == n.bridge)
+          return net_error("network rm " + name, "in use by running container " + e.name);
+  FORKER_TRY(s.remove(n.name, [&](const std::string& id) { return !!containers.find(id); }));
+  if (!ours) return ok();
   auto nl = FORKER_TRY(net::Netlink::open());
   FORKER_TRY(nl.delete_link(n.bridge));
   (void)unlink(registry.c_str());

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <functional>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <thread>
@@ -256,7 +257,7 @@ TEST_F(ForkerNetwork, ConnectAndDisconnectRunningContainer) {
 // client namespace through the host's address, and a random host port shown by `port`/`ps`.
 TEST_F(ForkerNetwork, PublishedPorts) {
   std::vector<std::string> args = {"--name", "pub", "-p", "127.0.0.1:18080:80", "-p",
-                                   "18081:80", "-p", "80"};
+                                   "18081:80", "-p", "80", "-p", "18086-18087:80-81/udp"};
   auto h = httpd(80, "published");
   args.insert(args.end(), h.begin(), h.end());
   run_detached(args);
@@ -267,10 +268,14 @@ TEST_F(ForkerNetwork, PublishedPorts) {
   RunResult port = forker({"port", "pub"});
   ASSERT_EQ(port.status, 0) << port.err;
   auto l = lines(port.out);
-  ASSERT_EQ(l.size(), 3u) << port.out;
+  ASSERT_EQ(l.size(), 5u) << port.out;
   EXPECT_EQ(l[0], "80/tcp -> 127.0.0.1:18080");
   EXPECT_EQ(l[1], "80/tcp -> 0.0.0.0:18081");
   ASSERT_TRUE(l[2].starts_with("80/tcp -> 0.0.0.0:")) << l[2];
+  EXPECT_EQ(l[3], "80/udp -> 0.0.0.0:18086");  // a range: one mapping per port
+  EXPECT_EQ(l[4], "81/udp -> 0.0.0.0:18087");
+  RunResult nft = run_cmd({"/usr/sbin/nft", "list", "table", "inet", "forker"});
+  EXPECT_NE(nft.out.find("udp dport 18087 dnat ip to"), std::string::npos) << nft.out;
   int random_port = std::stoi(l[2].substr(l[2].rfind(':') + 1));
   EXPECT_GT(random_port, 0);
   EXPECT_EQ(http_get_eventually("127.0.0.1", random_port), "published");
@@ -356,6 +361,42 @@ TEST_F(ForkerNetwork, ContainerModeSharesTheNamespace) {
   RunResult missing = forker({"run", "--rm", "--network", "container:nobody", "busybox", "true"});
   EXPECT_EQ(missing.status, 125);
   EXPECT_NE(missing.err.find("nobody"), std::string::npos) << missing.err;
+}
+
+// Two stores on one host both call their default network forker0: the second cannot take a
+// bridge the first has up, and removing its own forker0 leaves the first's bridge alone.
+TEST_F(ForkerNetwork, AnotherStoresBridgeIsLeftAlone) {
+  const std::string other = dir_ + "/other-store";
+  auto in_other = [&](std::vector<std::string> args) {
+    args.insert(args.begin(), {FORKER_CLI_BIN, "--storage-root", other});
+    RunResult r = run_cmd(args, 60);
+    reap();
+    return r;
+  };
+  struct Cleanup {
+    std::function<void()> f;
+    ~Cleanup() { f(); }
+  } cleanup{[&] {
+    in_other({"rm", "-f", "owner"});
+    for (const auto& e : remove_forker_networks(other)) ADD_FAILURE() << e;
+  }};
+  RunResult o = in_other({"run", "-d", "--name", "owner", "busybox", "sleep", "60"});
+  ASSERT_EQ(o.status, 0) << o.err;
+  // The same subnet: refused before anything is made, its route is the other's.
+  RunResult same = forker({"run", "--rm", "busybox", "true"});
+  EXPECT_EQ(same.status, 125);
+  EXPECT_NE(same.err.find("overlaps the host route"), std::string::npos) << same.err;
+  EXPECT_EQ(forker({"network", "ls", "-q"}).out, "");
+  // Another subnet: the network is made, but the bridge name is taken.
+  ::setenv("FORKER_DEFAULT_SUBNET", "10.213.13.0/24", 1);
+  RunResult mine = forker({"run", "--rm", "busybox", "true"});
+  ::setenv("FORKER_DEFAULT_SUBNET", kTestDefaultSubnet, 1);
+  EXPECT_EQ(mine.status, 125);
+  EXPECT_NE(mine.err.find("another store"), std::string::npos) << mine.err;
+  RunResult rm = forker({"network", "rm", "forker0"});
+  EXPECT_EQ(rm.status, 0) << rm.err;
+  EXPECT_EQ(forker_links().size(), 2u);  // the other store's forker0 and its container's veth
+  EXPECT_EQ(in_other({"exec", "owner", "ip", "-4", "-o", "addr", "show", "eth0"}).status, 0);
 }
 
 // Bad input: one clear line, exit 125, and nothing created.
