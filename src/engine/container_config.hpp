@@ -65,6 +65,8 @@ struct ContainerFiles {
 
 // The files for HOSTNAME. resolv.conf: the host's; unless HOST_NETWORK, without loopback
 // nameservers, which the container's own network namespace cannot reach.
+// docker's /etc/hosts lines for localhost and the IPv6 multicast names.
+std::string localhost_hosts();
 ContainerFiles make_container_files(const std::string& hostname, bool host_network,
                                     const std::string& host_resolv_conf);
 

@@ -14,6 +14,7 @@
 #include <set>
 
 #include "core/file.hpp"
+#include "engine/container_config.hpp"
 #include "core/log.hpp"
 #include "core/strings.hpp"
 #include "core/trace.hpp"
@@ -100,6 +101,18 @@ bool same_host_port(const net::PortMapping& a, const net::PortMapping& b) {
 
 // ---- records ----
 
+Endpoint new_endpoint(const ContainerRecord& rec, const NetworkRequest& r,
+                      const std::string& hostname, const std::string& container_dir) {
+  Endpoint ep;
+  ep.container_id = rec.id;
+  ep.name = rec.name;
+  ep.group = rec.group;
+  ep.hostname = hostname;
+  ep.hosts_file = container_dir + "/hosts";
+  ep.ports = r.ports;
+  return ep;
+}
+
 json NetworkRequest::to_json() const {
   json ports_json = json::array();
   for (const auto& p : ports) ports_json.push_back(p.to_json());
@@ -180,13 +193,7 @@ Result<Endpoint> Endpoint::from_json(const json& j) {
 }
 
 std::string render_hosts(const Endpoint& self, const std::vector<Endpoint>& all) {
-  std::string out =
-      "127.0.0.1\tlocalhost\n"
-      "::1\tlocalhost ip6-localhost ip6-loopback\n"
-      "fe00::0\tip6-localnet\n"
-      "ff00::0\tip6-mcastprefix\n"
-      "ff02::1\tip6-allnodes\n"
-      "ff02::2\tip6-allrouters\n";
+  std::string out = localhost_hosts();
   auto names = [](const Endpoint& e) {
     std::string n = e.hostname;
     if (e.name != e.hostname) n += (n.empty() ? "" : " ") + e.name;
@@ -481,13 +488,7 @@ Status ContainerNetworking::attach(const ContainerRecord& rec, const NetworkRequ
   trace::Scope step("network: " + join(r.networks, ", "));
   auto s = FORKER_TRY(store());
   auto link = FORKER_TRY(Link::open(pid, netns_fd));
-  Endpoint ep;
-  ep.container_id = rec.id;
-  ep.name = rec.name;
-  ep.group = rec.group;
-  ep.hostname = hostname;
-  ep.hosts_file = container_dir + "/hosts";
-  ep.ports = r.ports;
+  Endpoint ep = new_endpoint(rec, r, hostname, container_dir);
   UndoStack undo;
   for (size_t i = 0; i < r.networks.size(); ++i)
     ep.attachments.push_back(FORKER_TRY(
@@ -575,13 +576,7 @@ Status ContainerNetworking::attach_slirp(const ContainerRecord& rec, const Netwo
     FORKER_TRY(net::slirp_add_hostfwd(sock, m));
   }
 
-  Endpoint ep;
-  ep.container_id = rec.id;
-  ep.name = rec.name;
-  ep.group = rec.group;
-  ep.hostname = hostname;
-  ep.hosts_file = container_dir + "/hosts";
-  ep.ports = r.ports;
+  Endpoint ep = new_endpoint(rec, r, hostname, container_dir);
   ep.slirp_pid = slirp.pid();
   ep.api_socket = sock;
   // No rebuild(): the container has no address peers could reach, and no nftables rule.

@@ -61,6 +61,10 @@ struct Endpoint {
   static Result<Endpoint> from_json(const nlohmann::json& j);
 };
 
+// A fresh endpoint record for REC's start with request R.
+Endpoint new_endpoint(const ContainerRecord& rec, const NetworkRequest& r,
+                      const std::string& hostname, const std::string& container_dir);
+
 // The /etc/hosts of SELF: localhost lines, its own addresses, then every peer sharing one of
 // its networks (name, hostname and replica group as aliases).
 std::string render_hosts(const Endpoint& self, const std::vector<Endpoint>& all);

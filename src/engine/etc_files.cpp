@@ -32,18 +32,21 @@ std::string container_resolv_conf(const std::string& host_text, bool host_networ
 
 }  // namespace
 
+std::string localhost_hosts() {
+  return "127.0.0.1\tlocalhost\n"
+         "::1\tlocalhost ip6-localhost ip6-loopback\n"
+         "fe00::0\tip6-localnet\n"
+         "ff00::0\tip6-mcastprefix\n"
+         "ff02::1\tip6-allnodes\n"
+         "ff02::2\tip6-allrouters\n";
+}
+
 ContainerFiles make_container_files(const std::string& hostname, bool host_network,
                                     const std::string& host_resolv_conf) {
   ContainerFiles f;
   f.hostname = hostname + "\n";
   // docker's /etc/hosts for a container without a network address: no line for the hostname.
-  f.hosts =
-      "127.0.0.1\tlocalhost\n"
-      "::1\tlocalhost ip6-localhost ip6-loopback\n"
-      "fe00::0\tip6-localnet\n"
-      "ff00::0\tip6-mcastprefix\n"
-      "ff02::1\tip6-allnodes\n"
-      "ff02::2\tip6-allrouters\n";
+  f.hosts = localhost_hosts();
   f.resolv_conf = container_resolv_conf(host_resolv_conf, host_network);
   return f;
 }
