@@ -297,6 +297,7 @@ Result<NetworkRequest> ContainerNetworking::plan(const RunOptions& o,
       return net_error("-p", "port publishing needs a bridge or slirp4netns network, not "
                              "--network " + o.network);
   }
+  if (o.publish.empty()) return r;  // no live endpoint to read on a plain start
   std::vector<net::PortMapping> taken;
   for (const Endpoint& e : endpoints())
     if (o.replicas <= 1 || e.group.empty() || e.group != o.name)

@@ -112,6 +112,7 @@ Result<runtime::Created> start_container(const runtime::GlobalOptions& rt, Start
     if (!root) root = FORKER_TRY(mount_root(p).context("mount root of " + p.record.name));
     co.rootfs_mount_fd = root.get();
   }
+  co.keep_namespace_fds = p.network.mode == "bridge" || p.network.mode == "slirp4netns";
   auto created = FORKER_TRY(runtime::create_impl(rt, co, /*foreground=*/true));
   ContainerNetworking networking(p.store_root);
   if (auto a = networking.attach(p.record, p.network, p.hostname, p.dir, created.child.pid(),

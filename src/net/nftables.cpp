@@ -1,10 +1,11 @@
 #include "net/nftables.hpp"
 
-#include <dlfcn.h>
 #include <nftables/libnftables.h>
 
 #include <memory>
 #include <mutex>
+
+#include "core/dl_library.hpp"
 
 namespace forker::net {
 
@@ -19,17 +20,6 @@ struct NftApi {
   decltype(&::nft_run_cmd_from_buffer) run_cmd_from_buffer;
 };
 
-template <typename F>
-bool load(void* lib, const char* name, F& out, std::string& error) {
-  void* sym = dlsym(lib, name);
-  if (!sym) {
-    error = std::string("dlsym ") + name + ": " + dlerror();
-    return false;
-  }
-  out = reinterpret_cast<F>(sym);
-  return true;
-}
-
 // libnftables.so.1's entry points, loaded once (thread-safe).
 Result<const NftApi*> nft_api() {
   static NftApi api;
@@ -37,17 +27,14 @@ Result<const NftApi*> nft_api() {
   static std::once_flag once;
   std::call_once(once, [] {
     // Never closed: later rule changes in the same process reuse it.
-    void* lib = dlopen("libnftables.so.1", RTLD_NOW | RTLD_LOCAL);
-    if (!lib) {
-      error = std::string("dlopen: ") + dlerror() + " (install the libnftables1 package)";
-      return;
-    }
-    bool ok = load(lib, "nft_ctx_new", api.ctx_new, error) &&
-              load(lib, "nft_ctx_free", api.ctx_free, error) &&
-              load(lib, "nft_ctx_buffer_output", api.ctx_buffer_output, error) &&
-              load(lib, "nft_ctx_buffer_error", api.ctx_buffer_error, error) &&
-              load(lib, "nft_ctx_get_error_buffer", api.ctx_get_error_buffer, error) &&
-              load(lib, "nft_run_cmd_from_buffer", api.run_cmd_from_buffer, error);
+    void* lib = dl_open("libnftables.so.1", "libnftables1", error);
+    if (!lib) return;
+    bool ok = dl_symbol(lib, "nft_ctx_new", api.ctx_new, error) &&
+              dl_symbol(lib, "nft_ctx_free", api.ctx_free, error) &&
+              dl_symbol(lib, "nft_ctx_buffer_output", api.ctx_buffer_output, error) &&
+              dl_symbol(lib, "nft_ctx_buffer_error", api.ctx_buffer_error, error) &&
+              dl_symbol(lib, "nft_ctx_get_error_buffer", api.ctx_get_error_buffer, error) &&
+              dl_symbol(lib, "nft_run_cmd_from_buffer", api.run_cmd_from_buffer, error);
     if (!ok) api = NftApi{};
   });
   if (!error.empty()) return make_error("nftables: load libnftables.so.1:", error);

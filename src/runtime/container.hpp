@@ -38,6 +38,9 @@ struct CreateOptions {
   // makes with fsopen inside its own user and mount namespaces and attaches on root.path the
   // same way. For a rootless caller, whom the host's user namespace refuses an overlay mount.
   std::optional<linux::OverlaySpec> rootfs_overlay;
+  // Keep the init's new network and user namespaces open (Created::netns/userns) for a caller
+  // that attaches a network between create and start.
+  bool keep_namespace_fds = false;
 };
 
 Status create_container(const GlobalOptions& g, const CreateOptions& o);

@@ -292,7 +292,7 @@ Result<Created> create_impl(const GlobalOptions& g, const CreateOptions& o, bool
   plan.exec_fifo.reset();
   timer.lap("clone");
   UniqueFd netns_fd, userns_fd;
-  if (foreground && (clone_flags & CLONE_NEWNET)) {
+  if (o.keep_namespace_fds && (clone_flags & CLONE_NEWNET)) {
     const std::string ns = "/proc/" + std::to_string(child.pid()) + "/ns/";
     netns_fd = UniqueFd(open((ns + "net").c_str(), O_RDONLY | O_CLOEXEC));
     if (clone_flags & CLONE_NEWUSER)
