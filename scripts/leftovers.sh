@@ -3,7 +3,10 @@
 # forker processes, named network namespaces, forker's links, nftables table and live network
 # state. Compared before and after the tests.
 mounts=$(awk '$5 ~ /forker/ || $4 ~ /forker/ {print "mount " $5}' /proc/self/mountinfo | sort)
-cgroups=$(find /sys/fs/cgroup -mindepth 1 -maxdepth 3 -type d \( -name '*forker*' -o -name 'fkt-*' \) 2>/dev/null | sort)
+# forker's own parent cgroup (/forker in each hierarchy) stays once made, as docker's /docker
+# does: what is below it is what counts.
+cgroups=$( { find /sys/fs/cgroup -mindepth 1 -maxdepth 3 -type d \( -name '*forker*' -o -name 'fkt-*' \) ! -name forker
+             find /sys/fs/cgroup/forker /sys/fs/cgroup/*/forker -mindepth 1 -maxdepth 1 -type d; } 2>/dev/null | sort -u)
 state=$(for d in /run/forker-oci /run/forker /tmp/forker-it-*; do [ -d "$d" ] && find "$d" -mindepth 1 -maxdepth 1; done 2>/dev/null | sort)
 # `forker` itself too: a detached container's monitor is a forker process.
 procs=$(ps -eo pid=,args= | grep -E '(^|/)(forker|forker-oci|forker-init|probe)( |$)' | grep -v grep | sort)

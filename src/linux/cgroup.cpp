@@ -497,20 +497,18 @@ Status Cgroup::destroy() {
     if (err != 0 && result) result = sys_error_errno(err, "rmdir", leaf);
   }
   // Leaves are gone (or reported); what is left of created_ are parents, removed only if empty.
+  // forker's own default parent stays, as docker's /docker does: removing it with the last
+  // container and making it again with the next one doubled the cgroup mkdir/rmdir work of every
+  // run (a v1 cgroup's teardown is deferred kernel work that the next start then waits behind).
+  std::vector<std::string> default_parents;
+  if (starts_with(path_, std::string(kDefaultCgroupParent) + "/"))
+    for (const auto& leaf : leaves)
+      default_parents.push_back(leaf.substr(0, leaf.size() - path_.size()) +
+                                std::string(kDefaultCgroupParent));
+  std::erase_if(created_, [&](const std::string& dir) {
+    return std::find(default_parents.begin(), default_parents.end(), dir) != default_parents.end();
+  });
   if (auto st = remove_created(); !st && result) result = std::move(st);
-  // Reattached by open(), this object does not know which parents create() made; the default
-  // parent is forker's own, so it goes when the last container under it goes.
-  std::string prefix = std::string(kDefaultCgroupParent) + "/";
-  if (starts_with(path_, prefix) && path_.find('/', prefix.size()) == std::string::npos) {
-    std::vector<std::string> mounts;
-    for (const auto& leaf : leaves) mounts.push_back(leaf.substr(0, leaf.size() - path_.size()));
-    for (const auto& m : mounts) {
-      std::string parent = m + std::string(kDefaultCgroupParent);
-      int err = host_.fs.remove_dir(parent);
-      if (err != 0 && err != ENOENT && err != EBUSY && err != ENOTEMPTY && result)
-        result = sys_error_errno(err, "rmdir", parent);
-    }
-  }
   return result;
 }
 

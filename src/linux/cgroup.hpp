@@ -117,8 +117,9 @@ class [[nodiscard]] Cgroup {
   Status thaw();
   bool frozen() const;
   // Removes the leaf directories (and cgroups nested in them), retrying briefly while exiting
-  // processes still hold them (EBUSY), then the parents create() made, and the shared /forker
-  // parent, each only if empty. Does not kill: call kill_all first.
+  // processes still hold them (EBUSY), then the parents create() made, each only if empty.
+  // forker's default parent (/forker) is kept, like docker's /docker. Does not kill: call
+  // kill_all first.
   Status destroy();
 
   // An fd on the v2 directory for clone3(CLONE_INTO_CGROUP); -1 unless the host is pure v2 (on a

@@ -770,8 +770,10 @@ TEST_F(CgroupOwner, HybridCreateWritesLimitsAndCopiesCpusetDown) {
 
   put(at("memory/forker/c1/nested/cgroup.procs"));  // a cgroup the container made
   ASSERT_TRUE(cg->destroy());
-  for (const char* h : {"memory", "cpuset", "pids", "freezer", "systemd", "unified"})
-    EXPECT_FALSE(fs::exists(at(std::string(h) + "/forker"))) << h;
+  for (const char* h : {"memory", "cpuset", "pids", "freezer", "systemd", "unified"}) {
+    EXPECT_FALSE(fs::exists(at(std::string(h) + "/forker/c1"))) << h;
+    EXPECT_TRUE(fs::exists(at(std::string(h) + "/forker"))) << h;  // forker's parent stays
+  }
   EXPECT_TRUE(fs::exists(at("memory/cgroup.procs")));
 }
 
@@ -831,7 +833,7 @@ TEST_F(CgroupOwner, UncommittedIsRemovedCommittedIsKept) {
   EXPECT_TRUE(fs::exists(at("unified/forker/kept")));
 }
 
-TEST_F(CgroupOwner, OpenAndDestroyKeepsSharedParent) {
+TEST_F(CgroupOwner, OpenAndDestroyKeepsForkersParent) {
   CgroupHost host = hybrid_host(tmp_.path(), fake_);
   for (const char* id : {"/forker/a", "/forker/b"}) {
     auto cg = Cgroup::create(host, id, nullptr);
@@ -850,8 +852,12 @@ TEST_F(CgroupOwner, OpenAndDestroyKeepsSharedParent) {
   auto b = Cgroup::open(host, "/forker/b");
   ASSERT_TRUE(b);
   ASSERT_TRUE(b->destroy());
-  for (const char* h : {"memory", "cpuset", "pids", "freezer", "systemd", "unified"})
-    EXPECT_FALSE(fs::exists(at(std::string(h) + "/forker"))) << h;
+  // The last container gone, forker's parent stays for the next (as docker's /docker does).
+  for (const char* h : {"memory", "cpuset", "pids", "freezer", "systemd", "unified"}) {
+    EXPECT_FALSE(fs::exists(at(std::string(h) + "/forker/b"))) << h;
+    EXPECT_TRUE(fs::exists(at(std::string(h) + "/forker"))) << h;
+  }
+  EXPECT_THAT(fake_.removed, ::testing::Not(::testing::Contains(at("memory/forker"))));
 }
 
 TEST_F(CgroupOwner, RefusesUnresolvedPaths) {
