@@ -36,6 +36,8 @@ trap 'rm -rf "$demo"' EXIT
 mkdir -p "$demo/rootfs/bin"
 cp /bin/busybox "$demo/rootfs/bin/busybox"
 for applet in sh echo cat ls id hostname uname; do ln -s busybox "$demo/rootfs/bin/$applet"; done
+source scripts/cgroup_parents.sh
+parents_before=$(forker_cgroup_parents)
 ./build/forker-oci spec --bundle "$demo"
 sed -i 's/"terminal": true/"terminal": false/; s/"sh"$/"sh", "-c", "echo hello from $(hostname): $(id); uname -sr"/' "$demo/config.json"
 ./build/forker-oci run --bundle "$demo" "forker-demo-$$"
@@ -46,3 +48,4 @@ had_network=0
 ./build/forker run --rm busybox sh -c \
   'echo "hello from $(hostname), PID $$, in forker run, at $(ip -4 -o addr show eth0 | awk "{print \$4}")"'
 [ "$had_network" = 1 ] || ./build/forker network rm forker0 >/dev/null
+remove_new_forker_cgroup_parents "$parents_before"

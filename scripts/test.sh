@@ -18,6 +18,8 @@ echo "== unit tests (ASan+UBSan)"
 ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
   ./build-asan/tests/unit_tests --gtest_brief=1 || status=1
 
+source scripts/cgroup_parents.sh
+parents_before=$(forker_cgroup_parents)
 before=$(scripts/leftovers.sh)
 echo "== unit and integration tests (ctest)"
 ctest --test-dir build --output-on-failure --timeout 300 || status=1
@@ -45,6 +47,7 @@ if [ -x "$vm" ] && [ "${FORKER_SKIP_VM:-0}" != 1 ]; then
 fi
 
 echo "== leftover check"
+remove_new_forker_cgroup_parents "$parents_before"
 after=$(scripts/leftovers.sh)
 if [ "$before" != "$after" ]; then
   echo "tests left these behind:"
